@@ -1,0 +1,64 @@
+"""DDL of the working database's raw and quality tables, derived from the contract."""
+
+from __future__ import annotations
+
+import duckdb
+
+from .contract import ENTITIES, LINEAGE_COLUMNS, Entity
+
+LEDGER_COLUMNS = {
+    "load_id": "varchar primary key",
+    "entity": "varchar not null",
+    "file_name": "varchar not null",
+    "file_sha256": "varchar not null",
+    "export_date": "date",
+    "status": "varchar not null",  # published, blocked, rejected, duplicate
+    "rows_read": "bigint not null",
+    "rows_loaded": "bigint not null",
+    "rows_quarantined": "bigint not null",
+    "reason": "varchar",
+    "loaded_at": "timestamp not null",
+    "encoding": "varchar",
+    "header_language": "varchar",
+    "extra_columns": "varchar",
+    "missing_columns": "varchar",
+}
+
+QUARANTINE_COLUMNS = {
+    "load_id": "varchar not null",
+    "entity": "varchar not null",
+    "file_name": "varchar not null",
+    "row_number": "bigint not null",
+    "reason": "varchar not null",
+    "raw_record": "json",
+}
+
+
+def raw_table(entity: Entity) -> str:
+    return f"raw.{entity.name}"
+
+
+def _columns_sql(columns: dict[str, str]) -> str:
+    return ",\n    ".join(f"{name} {sql_type}" for name, sql_type in columns.items())
+
+
+def raw_columns(entity: Entity) -> dict[str, str]:
+    return {column.name: column.sql_type for column in entity.columns} | LINEAGE_COLUMNS
+
+
+def create_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the raw and quality schemas and tables if they do not exist yet."""
+    con.execute("create schema if not exists raw")
+    con.execute("create schema if not exists quality")
+    for entity in ENTITIES.values():
+        con.execute(
+            f"create table if not exists {raw_table(entity)} (\n"
+            f"    {_columns_sql(raw_columns(entity))}\n)"
+        )
+    con.execute(
+        f"create table if not exists quality.load_ledger (\n    {_columns_sql(LEDGER_COLUMNS)}\n)"
+    )
+    con.execute(
+        f"create table if not exists quality.quarantine (\n"
+        f"    {_columns_sql(QUARANTINE_COLUMNS)}\n)"
+    )
