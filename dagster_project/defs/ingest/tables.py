@@ -30,7 +30,26 @@ QUARANTINE_COLUMNS = {
     "file_name": "varchar not null",
     "row_number": "bigint not null",
     "reason": "varchar not null",
-    "raw_record": "json",
+    "raw_record": "json",  # the row's raw text by column; personal fields as landed
+    "raw_record_masked": "json",  # what the serving database shows: phone masked, address dropped
+}
+
+
+CHECK_RESULT_COLUMNS = {
+    "load_id": "varchar not null",
+    "check_name": "varchar not null",
+    "severity": "varchar not null",  # error blocks the load; warn is reported only
+    "passed": "boolean not null",
+    "observed_value": "double",
+    "details": "varchar",
+    "checked_at": "timestamp not null",
+}
+
+PUBLISH_LOG_COLUMNS = {
+    "publish_id": "varchar not null",
+    "published_at": "timestamp not null",
+    "loads_published": "bigint not null",
+    "mart_rows": "json",
 }
 
 
@@ -58,7 +77,9 @@ def create_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         f"create table if not exists quality.load_ledger (\n    {_columns_sql(LEDGER_COLUMNS)}\n)"
     )
-    con.execute(
-        f"create table if not exists quality.quarantine (\n"
-        f"    {_columns_sql(QUARANTINE_COLUMNS)}\n)"
-    )
+    for name, columns in (
+        ("quarantine", QUARANTINE_COLUMNS),
+        ("check_results", CHECK_RESULT_COLUMNS),
+        ("publish_log", PUBLISH_LOG_COLUMNS),
+    ):
+        con.execute(f"create table if not exists quality.{name} (\n    {_columns_sql(columns)}\n)")

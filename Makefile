@@ -1,0 +1,49 @@
+# The verbs a person types. Every target bootstraps what it needs: a bare machine with
+# Python 3.11 and access to PyPI is enough (`make run`, `make test`).
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+BIN := .venv/bin
+LANDING ?= landing
+WAREHOUSE_HOME ?= .trustwh
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: install run test unit-sql lint format dev bench clean
+
+install: .venv/.installed
+
+.venv/.installed: pyproject.toml uv.lock
+	@test -x .tools/bin/uv || ($(PYTHON) -m venv .tools && .tools/bin/pip install -q uv==$(UV_VERSION))
+	.tools/bin/uv sync --frozen --python $(PYTHON)
+	@touch $@
+
+## run: build the warehouse from ./landing (a sample is generated there when it is empty)
+run: install
+	@if [ -z "$$(ls -A $(LANDING) 2>/dev/null)" ]; then \
+		echo "$(LANDING) is empty: generating the sample exports"; \
+		$(BIN)/trustwh generate --out $(LANDING); \
+	fi
+	$(BIN)/trustwh run --landing $(LANDING) --home $(WAREHOUSE_HOME)
+
+## test: lint Python and SQL, then the test suite (unit, dbt unit tests, end to end)
+test: install lint
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint dbt_project --processes 2
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+	$(BIN)/sqlfluff fix dbt_project --processes 2
+
+## dev: the Dagster UI on http://127.0.0.1:3000 over the same home and landing as `make run`
+dev: install
+	mkdir -p $(WAREHOUSE_HOME)/dagster
+	TRUSTWH_HOME=$(abspath $(WAREHOUSE_HOME)) TRUSTWH_LANDING=$(abspath $(LANDING)) \
+	DAGSTER_HOME=$(abspath $(WAREHOUSE_HOME))/dagster \
+	$(BIN)/dagster dev -m dagster_project.definitions -h 127.0.0.1 -p 3000
+
+clean:
+	rm -rf $(WAREHOUSE_HOME) dbt_project/target dbt_project/logs

@@ -1,0 +1,129 @@
+"""`trustwh`: a thin door into the same Dagster job the UI, sensor and schedule run."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from .runner import Outcome, ledger_summary, run_job
+from .settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Bound to the stdout of this call, so a run can divert dbt's chatter elsewhere.
+    console = Console(file=sys.stdout, highlight=False)
+    parser = argparse.ArgumentParser(
+        prog="trustwh", description="The trust-commerce warehouse: generate, run, inspect."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    generate = commands.add_parser("generate", help="write realistic sample exports")
+    generate.add_argument("--out", type=Path, required=True, help="landing folder to write")
+    generate.add_argument("--seed", type=int, default=7)
+    generate.add_argument("--months", type=int, default=12)
+    generate.add_argument("--scale", type=float, default=1.0, help="1.0 = ~50k orders")
+    generate.add_argument("--dirty", action="store_true", help="add every bad-input case")
+
+    run = commands.add_parser("run", help="ingest new exports, gate, build and publish")
+    _add_location_args(run)
+
+    args = parser.parse_args(argv)
+    if args.command == "generate":
+        return _generate(args, console)
+    return _run(args, console)
+
+
+def _add_location_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--landing", type=Path, help="landing folder (env TRUSTWH_LANDING)")
+    parser.add_argument("--home", type=Path, help="warehouse home (env TRUSTWH_HOME)")
+
+
+def _generate(args: argparse.Namespace, console: Console) -> int:
+    from .sample_data.generate import generate
+
+    started = time.perf_counter()
+    summary = generate(
+        args.out, seed=args.seed, months=args.months, scale=args.scale, dirty=args.dirty
+    )
+    console.print(str(summary))
+    console.print(f"wrote {args.out} in {time.perf_counter() - started:.1f}s")
+    return 0
+
+
+def _run(args: argparse.Namespace, console: Console) -> int:
+    settings = Settings.load(home=args.home, landing=args.landing)
+    if not settings.landing.is_dir():
+        console.print(
+            f"[red]The landing folder {settings.landing} does not exist.[/red] Land exports in "
+            "<landing>/orders, refunds, fans and violations, or write a sample with "
+            "`trustwh generate --out <landing>`."
+        )
+        return 2
+    settings.export_env()
+    settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    console.print(
+        f"trust-warehouse: landing [bold]{settings.landing}[/bold] → home "
+        f"[bold]{settings.home}[/bold]"
+    )
+    outcome = run_job(settings, console)
+    _print_summary(settings, outcome, console)
+    return 0 if outcome.success else 1
+
+
+def _print_summary(settings: Settings, outcome: Outcome, console: Console) -> None:
+    files, _, blocked = ledger_summary(settings, outcome.started_at)
+    table = Table(title="Files landed in this run", show_edge=False)
+    for column in (
+        "entity",
+        "published",
+        "blocked",
+        "rejected",
+        "duplicate",
+        "rows loaded",
+        "rows quarantined",
+    ):
+        table.add_column(column, justify="left" if column == "entity" else "right")
+    for entity, counts in files.items():
+        table.add_row(
+            entity,
+            *[
+                str(counts.get(key, 0))
+                for key in (
+                    "published",
+                    "blocked",
+                    "rejected",
+                    "duplicate",
+                    "rows_loaded",
+                    "rows_quarantined",
+                )
+            ],
+        )
+    console.print(table)
+    for line in blocked:
+        console.print(f"[yellow]•[/yellow] {line}")
+    if outcome.success:
+        console.print(
+            f"[green]Run {outcome.run_id[:8]} succeeded[/green] in {outcome.seconds:.1f}s: "
+            f"{outcome.marts} marts published to [bold]{settings.serving_path}[/bold] "
+            "(open it read-only)."
+        )
+    else:
+        console.print(
+            f"[red]Run {outcome.run_id[:8]} failed[/red] at {outcome.failed_step}: "
+            f"{outcome.error}\nThe serving database was not changed. Dagster's run log: "
+            f"`make dev` and open run {outcome.run_id}."
+        )
+    console.print(
+        f"Quarantine and ledger: quality.quarantine, quality.load_ledger in {settings.serving_path}"
+    )
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    sys.exit(main())

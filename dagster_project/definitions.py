@@ -1,0 +1,17 @@
+"""The one Definitions object: it only assembles what defs/ provides."""
+
+import dagster as dg
+
+from .defs.dbt.assets import dbt_models, dbt_resource
+from .defs.ingest.assets import ingest_exports
+from .defs.publish.assets import serving_database
+from .defs.resources import WarehouseResource
+from .defs.schedules import daily_schedule, landing_sensor, trustwh_job
+
+defs = dg.Definitions(
+    assets=[ingest_exports, dbt_models, serving_database],
+    jobs=[trustwh_job],
+    schedules=[daily_schedule],
+    sensors=[landing_sensor],
+    resources={"warehouse": WarehouseResource(), "dbt": dbt_resource()},
+)

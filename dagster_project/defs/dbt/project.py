@@ -1,0 +1,47 @@
+"""The dbt project as Dagster sees it, and keeping its manifest current."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dagster_dbt import DbtProject
+
+from ...settings import DBT_PROJECT_DIR, SEEDS_DIR
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+_SOURCES = ("models", "macros", "tests", "snapshots", "dbt_project.yml", "profiles.yml")
+
+
+def manifest_is_stale() -> bool:
+    manifest = Path(dbt_project.manifest_path)
+    if not manifest.exists():
+        return True
+    built = manifest.stat().st_mtime
+    paths = [DBT_PROJECT_DIR / name for name in _SOURCES] + [SEEDS_DIR]
+    for path in paths:
+        files = path.rglob("*") if path.is_dir() else [path]
+        if any(file.is_file() and file.stat().st_mtime > built for file in files):
+            return True
+    return False
+
+
+def ensure_manifest() -> Path:
+    """Parse the dbt project when the manifest is missing or older than any model/macro/seed,
+    so definitions always load the project as it is on disk."""
+    if manifest_is_stale():
+        from dbt.cli.main import dbtRunner
+
+        result = dbtRunner().invoke(
+            [
+                "parse",
+                "--project-dir",
+                str(DBT_PROJECT_DIR),
+                "--profiles-dir",
+                str(DBT_PROJECT_DIR),
+                "--quiet",
+            ]
+        )
+        if not result.success:
+            raise RuntimeError(f"dbt could not parse the project: {result.exception}")
+    return Path(dbt_project.manifest_path)

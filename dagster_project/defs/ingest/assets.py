@@ -1,0 +1,146 @@
+"""The ingest step: landed export files → raw tables, load ledger and quarantine."""
+
+from collections import Counter
+from datetime import datetime
+
+import dagster as dg
+import duckdb
+
+from ..resources import WarehouseResource
+from .contract import ENTITIES, Entity
+from .loader import LedgerEntry, ingest_entity
+from .tables import create_tables
+
+LEDGER_KEY = dg.AssetKey(["quality", "load_ledger"])
+QUARANTINE_KEY = dg.AssetKey(["quality", "quarantine"])
+
+
+def raw_key(entity: Entity) -> dg.AssetKey:
+    return dg.AssetKey(["raw", entity.name])
+
+
+RAW_SPECS = [
+    dg.AssetSpec(
+        raw_key(entity),
+        description=f"Parsed rows of the {entity.name} exports ({entity.zh}), every version, "
+        "with lineage. " + entity.description,
+        group_name="ingest",
+        kinds={"duckdb"},
+    )
+    for entity in ENTITIES.values()
+]
+QUALITY_SPECS = [
+    dg.AssetSpec(
+        LEDGER_KEY,
+        description="One row per landed file: published, blocked, rejected or duplicate.",
+        group_name="ingest",
+        kinds={"duckdb"},
+    ),
+    dg.AssetSpec(
+        QUARANTINE_KEY,
+        description="One row per data row set aside, with the file, row number and reason.",
+        group_name="ingest",
+        kinds={"duckdb"},
+    ),
+]
+ACCOUNTING_CHECKS = [
+    dg.AssetCheckSpec(
+        "rows_accounted",
+        asset=raw_key(entity),
+        blocking=True,
+        description="Every data row of every load is in raw or in quarantine, as the ledger says.",
+    )
+    for entity in ENTITIES.values()
+]
+
+
+@dg.multi_asset(
+    name="ingest_exports",
+    specs=RAW_SPECS + QUALITY_SPECS,
+    check_specs=ACCOUNTING_CHECKS,
+)
+def ingest_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    """Load every new file of the landing folder: parse, quarantine bad rows, gate each load."""
+    settings = warehouse.settings()
+    loaded_at = datetime.now().replace(microsecond=0)
+    all_entries: list[LedgerEntry] = []
+    with warehouse.connect() as con:
+        create_tables(con)
+        for entity in ENTITIES.values():
+            entries = ingest_entity(
+                con,
+                entity,
+                settings.landing / entity.name,
+                settings.temp_dir,
+                loaded_at,
+                settings.quarantine_threshold,
+            )
+            all_entries.extend(entries)
+            for entry in entries:
+                log = context.log.info if entry.status == "published" else context.log.warning
+                log(
+                    f"{entity.name}/{entry.file_name}: {entry.status}, {entry.rows_loaded} rows "
+                    f"loaded, {entry.rows_quarantined} quarantined"
+                    + (f" — {entry.reason}" if entry.reason else "")
+                )
+            yield dg.MaterializeResult(asset_key=raw_key(entity), metadata=_summary(entries))
+        yield dg.MaterializeResult(asset_key=LEDGER_KEY, metadata=_summary(all_entries))
+        yield dg.MaterializeResult(
+            asset_key=QUARANTINE_KEY,
+            metadata={"new_rows": sum(entry.rows_quarantined for entry in all_entries)},
+        )
+        for entity in ENTITIES.values():
+            yield rows_accounted(con, entity)
+
+
+def _summary(entries: list[LedgerEntry]) -> dict[str, int]:
+    statuses = Counter(entry.status for entry in entries)
+    return {
+        "new_files": len(entries),
+        **{f"files_{status}": count for status, count in sorted(statuses.items())},
+        "rows_loaded": sum(entry.rows_loaded for entry in entries),
+        "rows_quarantined": sum(entry.rows_quarantined for entry in entries),
+    }
+
+
+def rows_accounted(con: duckdb.DuckDBPyConnection, entity: Entity) -> dg.AssetCheckResult:
+    """Loads whose rows in raw and quarantine do not match what the ledger recorded."""
+    mismatches = con.execute(
+        f"""
+        with ledger as (
+            select load_id, rows_read, rows_loaded, rows_quarantined
+            from quality.load_ledger where entity = $entity
+        ),
+        loaded as (
+            select _load_id as load_id, count(*) as rows_in_raw
+            from raw.{entity.name} group by _load_id
+        ),
+        quarantined as (
+            select load_id, count(*) as rows_in_quarantine
+            from quality.quarantine where entity = $entity group by load_id
+        )
+        select
+            coalesce(ledger.load_id, loaded.load_id, quarantined.load_id) as load_id,
+            ledger.rows_loaded, coalesce(loaded.rows_in_raw, 0) as rows_in_raw,
+            ledger.rows_quarantined, coalesce(quarantined.rows_in_quarantine, 0)
+                as rows_in_quarantine
+        from ledger
+        full join loaded on ledger.load_id = loaded.load_id
+        full join quarantined on coalesce(ledger.load_id, loaded.load_id) = quarantined.load_id
+        where ledger.load_id is null
+            or ledger.rows_read != ledger.rows_loaded + ledger.rows_quarantined
+            or ledger.rows_loaded != coalesce(loaded.rows_in_raw, 0)
+            or ledger.rows_quarantined != coalesce(quarantined.rows_in_quarantine, 0)
+        order by 1
+        limit 20
+        """,
+        {"entity": entity.name},
+    ).fetchall()
+    return dg.AssetCheckResult(
+        asset_key=raw_key(entity),
+        check_name="rows_accounted",
+        passed=not mismatches,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=None if not mismatches else "loads whose rows do not match the ledger",
+        metadata={"mismatched_loads": [row[0] for row in mismatches]},
+    )

@@ -1,0 +1,146 @@
+"""Reading a landed export file's envelope: name, bytes, encoding and header. Pure helpers."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+from .contract import Entity
+
+FILE_NAME = re.compile(r"^(?P<entity>[a-z]+)_(?P<date>\d{8})(?:_.*)?\.csv$", re.IGNORECASE)
+SAMPLE_BYTES = 1 << 16
+CHUNK_BYTES = 1 << 20
+
+
+class RejectedFile(Exception):
+    """A file that cannot be read at all; the message says why and what to do."""
+
+
+def landed_files(folder: Path) -> list[Path]:
+    """Every regular file of an entity folder (hidden files aside), in name order."""
+    if not folder.is_dir():
+        return []
+    return sorted(
+        path for path in folder.iterdir() if path.is_file() and not path.name.startswith(".")
+    )
+
+
+def export_date(entity: Entity, path: Path) -> date:
+    match = FILE_NAME.match(path.name)
+    if not match or match["entity"].lower() != entity.name:
+        raise RejectedFile(
+            f"file name does not follow {entity.name}_<YYYYMMDD>[_<anything>].csv; "
+            "rename it and land it again"
+        )
+    try:
+        return datetime.strptime(match["date"], "%Y%m%d").date()
+    except ValueError as error:
+        raise RejectedFile(
+            f"export date {match['date']!r} in the file name is not a date"
+        ) from error
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def detect_encoding(path: Path) -> str:
+    """utf-8, utf-8-sig or gb18030, judged from the file's first 64 KiB."""
+    with path.open("rb") as handle:
+        head = handle.read(SAMPLE_BYTES)
+    if not head.strip():
+        raise RejectedFile("the file is empty: no header row and no data")
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in head:
+        raise RejectedFile(
+            "the file looks like UTF-16 or binary data, not text in UTF-8 or GB18030; "
+            "export it again as CSV (UTF-8)"
+        )
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            codecs.getincrementaldecoder(encoding)().decode(head, final=False)
+        except UnicodeDecodeError:
+            continue
+        return encoding
+    raise RejectedFile("the file is neither UTF-8 nor GB18030 text; export it again as CSV (UTF-8)")
+
+
+def transcode_to_utf8(source: Path, target: Path, encoding: str) -> None:
+    """Stream a GB18030 file into UTF-8 so DuckDB's reader (UTF-8 only) can read it."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset = 0
+    with source.open("rb") as reader, target.open("wb") as writer:
+        while True:
+            chunk = reader.read(CHUNK_BYTES)
+            try:
+                text = decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as error:
+                raise RejectedFile(
+                    f"byte {offset + error.start} is not valid {encoding}; the file is damaged or "
+                    "mixes encodings: export it again"
+                ) from error
+            writer.write(text.encode("utf-8"))
+            if not chunk:
+                break
+            offset += len(chunk)
+
+
+@dataclass(frozen=True)
+class Header:
+    columns: list[str]  # per file position: a contract column name, or the raw extra name
+    extra: list[str]  # names of unknown columns, kept in raw._extra
+    missing: list[str]  # optional contract columns the file lacks (loaded as empty)
+    language: str  # en, zh or mixed
+
+
+def read_header_line(path: Path, encoding: str) -> list[str]:
+    with path.open(encoding=encoding, newline="") as handle:
+        first = handle.readline()
+    fields = next(csv.reader([first]), [])
+    return [field.strip().lstrip("\ufeff").strip() for field in fields]
+
+
+def map_header(entity: Entity, names: list[str]) -> Header:
+    """Map a file's header (English or Chinese names, any order) onto the contract."""
+    english = {column.name.lower(): column.name for column in entity.columns}
+    chinese = {column.zh: column.name for column in entity.columns}
+    columns: list[str] = []
+    extra: list[str] = []
+    languages: set[str] = set()
+    for position, name in enumerate(names, start=1):
+        if name.lower() in english:
+            canonical = english[name.lower()]
+            languages.add("en")
+        elif name in chinese:
+            canonical = chinese[name]
+            languages.add("zh")
+        else:
+            label = name or f"column_{position}"
+            extra.append(label)
+            columns.append(label)
+            continue
+        if canonical in columns:
+            raise RejectedFile(f"column {canonical!r} appears twice in the header")
+        columns.append(canonical)
+    if not languages:
+        raise RejectedFile(
+            f"no header row: the first line names no column of the {entity.name} export "
+            f"(expected e.g. {entity.columns[0].name} or {entity.columns[0].zh})"
+        )
+    required = [c for c in entity.columns if c.required or c.name in entity.key]
+    absent = [f"{c.name} ({c.zh})" for c in required if c.name not in columns]
+    if absent:
+        raise RejectedFile("required column missing in both languages: " + ", ".join(absent))
+    missing = [column.name for column in entity.columns if column.name not in columns]
+    language = "mixed" if len(languages) > 1 else languages.pop()
+    return Header(columns=columns, extra=extra, missing=missing, language=language)

@@ -1,0 +1,163 @@
+"""SQL that parses an export's text fields into typed columns and names every broken rule.
+
+Built from the contract, run by DuckDB over a whole file at once: no Python row loops.
+"""
+
+from __future__ import annotations
+
+from .contract import (
+    BOOLEAN,
+    DATE,
+    DIGITS,
+    ENUM,
+    INTEGER,
+    MONEY,
+    TIMESTAMP,
+    Column,
+    Entity,
+)
+
+TIMESTAMP_FORMATS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y/%m/%d %H:%M",
+)
+DATE_FORMATS = ("%Y-%m-%d", "%Y%m%d", "%Y/%m/%d")
+TRUE_LABELS = ("是", "true", "1", "y", "yes")
+FALSE_LABELS = ("否", "false", "0", "n", "no")
+PHONE_MASK = r"^(\d{3})\d*(\d{4})$"
+
+
+def quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _sql_list(values: tuple[str, ...]) -> str:
+    return "[" + ", ".join(quote(value) for value in values) + "]"
+
+
+def _parsed(column: Column, text: str) -> str:
+    """Expression of the typed value; NULL when empty or unparseable."""
+    if column.kind == INTEGER:
+        return f"try_cast({text} as integer)"
+    if column.kind == MONEY:
+        return f"try_cast({_money_text(text)} as decimal(18,2))"
+    if column.kind == TIMESTAMP:
+        return f"try_strptime({text}, {_sql_list(TIMESTAMP_FORMATS)})"
+    if column.kind == DATE:
+        return f"cast(try_strptime({text}, {_sql_list(DATE_FORMATS)}) as date)"
+    if column.kind == BOOLEAN:
+        return (
+            f"case when lower({text}) in ({', '.join(map(quote, TRUE_LABELS))}) then true "
+            f"when lower({text}) in ({', '.join(map(quote, FALSE_LABELS))}) then false end"
+        )
+    if column.kind == ENUM:
+        return f"case when {text} in ({', '.join(map(quote, column.values))}) then {text} end"
+    if column.kind == DIGITS:
+        return f"case when regexp_full_match({text}, '[0-9]{{10,20}}') then {text} end"
+    return text
+
+
+def _money_text(text: str) -> str:
+    return f"regexp_replace({text}, '[¥￥,\\s]', '', 'g')"
+
+
+def _problems(column: Column, text: str, value: str) -> list[str]:
+    """SQL expressions, each the text of one broken rule or NULL."""
+    name = column.name
+    shown = f"left({text}, 40)"
+    problems = []
+    if column.required:
+        problems.append(f"case when {text} is null then '{name}: required value is missing' end")
+    if column.kind == DIGITS:
+        problems.append(
+            f"case when {text} is not null and {value} is null then "
+            f"'{name}: ' || {shown} || ' is not 10-20 digits' || "
+            f"case when regexp_matches({text}, '[eE][+]') "
+            f"then ' (a spreadsheet turned it into a number; re-export it as text)' else '' end end"
+        )
+    elif column.kind == MONEY:
+        problems.append(
+            f"case when {text} is not null and not regexp_full_match({_money_text(text)}, "
+            f"'-?[0-9]+([.][0-9]{{1,2}})?') then '{name}: ' || {shown} || "
+            f"' is not an amount in yuan' "
+            f"when {value} < 0 then '{name}: negative amount ' || {shown} end"
+        )
+    elif column.kind in (INTEGER, TIMESTAMP, DATE, BOOLEAN):
+        kind = {INTEGER: "an integer", TIMESTAMP: "a time", DATE: "a date", BOOLEAN: "a boolean"}
+        problems.append(
+            f"case when {text} is not null and {value} is null then "
+            f"'{name}: ' || {shown} || ' is not {kind[column.kind]}' end"
+        )
+    elif column.kind == ENUM:
+        problems.append(
+            f"case when {text} is not null and {value} is null then "
+            f"'{name}: unknown value ' || {shown} || "
+            f"' (expected one of {'/'.join(column.values)})' end"
+        )
+    if column.min_value is not None:
+        problems.append(
+            f"case when {value} < {column.min_value} then "
+            f"'{name}: ' || {value} || ' is below {column.min_value}' end"
+        )
+    if column.max_value is not None:
+        problems.append(
+            f"case when {value} > {column.max_value} then "
+            f"'{name}: ' || {value} || ' is above {column.max_value}' end"
+        )
+    return problems
+
+
+def _text(index: int) -> str:
+    return f"_t{index}"
+
+
+def parse_select(entity: Entity, columns: list[str], source: str) -> str:
+    """A select over `source` (text columns _c1.._cN in file order, plus _row_number) giving
+    the contract's typed columns, `_extra` (unknown columns as JSON), `_reason` (every broken
+    rule, or NULL), and the raw text columns _c1.._cN for quarantine."""
+    position = {name: index for index, name in enumerate(columns, start=1)}
+    typed, problems = [], []
+    for column in entity.columns:
+        text = _text(position[column.name]) if column.name in position else "cast(null as varchar)"
+        value = _parsed(column, text)
+        typed.append(f"{value} as {column.name}")
+        problems.extend(_problems(column, text, value))
+    known = {column.name for column in entity.columns}
+    extra_pairs = [
+        f"{quote(name)}, _c{index}" for name, index in position.items() if name not in known
+    ]
+    extra = f"json_object({', '.join(extra_pairs)})" if extra_pairs else "cast(null as json)"
+    reason = f"nullif(concat_ws('; ', {', '.join(problems)}), '')" if problems else "null"
+    raw = ", ".join(f"_c{index}" for index in position.values())
+    texts = ", ".join(
+        f"nullif(trim(_c{index}), '') as {_text(index)}" for index in position.values()
+    )
+    return (
+        f"with texts as (select {raw}, {texts}, _row_number from {source})\n"
+        "select\n    "
+        + ",\n    ".join(typed)
+        + f",\n    {extra} as _extra,\n    {reason} as _reason,\n    _row_number,\n    {raw}"
+        + "\nfrom texts"
+    )
+
+
+def raw_record_sql(entity: Entity, columns: list[str], masked: bool) -> str:
+    """JSON of a row's raw text fields by column name. Masked: a phone keeps at most its first
+    3 and last 4 digits, an address is dropped (what the serving database may show)."""
+    personal = {column.name: column for column in entity.columns if column.personal}
+    pairs = []
+    for index, name in enumerate(columns, start=1):
+        field = f"_c{index}"
+        if masked and name in personal:
+            if "phone" not in name:
+                continue
+            field = (
+                f"case when regexp_full_match(trim({field}), '[0-9]{{7,}}') then "
+                f"regexp_replace(trim({field}), '{PHONE_MASK}', '\\1****\\2') "
+                f"when regexp_full_match(trim({field}), '[0-9]{{3}}[*]+[0-9]{{4}}') "
+                f"then trim({field}) end"
+            )
+        pairs.append(f"{quote(name)}, {field}")
+    return f"json_object({', '.join(pairs)})"

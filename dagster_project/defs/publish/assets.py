@@ -1,0 +1,29 @@
+"""The publish step: the serving database BI tools read."""
+
+import dagster as dg
+
+from ..dbt.assets import dbt_models
+from ..ingest.assets import LEDGER_KEY, QUARANTINE_KEY
+from ..resources import WarehouseResource
+from .serving import publish
+
+SERVING_KEY = dg.AssetKey(["serving", "database"])
+PUBLISHED_DEPS = [key for key in dbt_models.keys if key.path[0] in ("marts", "quality")] + [
+    LEDGER_KEY,
+    QUARANTINE_KEY,
+]
+
+
+@dg.asset(key=SERVING_KEY, deps=PUBLISHED_DEPS, group_name="publish", kinds={"duckdb"})
+def serving_database(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    """`serving.duckdb`: marts and quality reports, swapped in whole after a successful build."""
+    settings = warehouse.settings()
+    mart_rows = publish(settings.warehouse_path, settings.serving_path)
+    context.log.info(f"published {len(mart_rows)} marts to {settings.serving_path}")
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(settings.serving_path)),
+            "marts": len(mart_rows),
+            **{f"rows_{name}": count for name, count in mart_rows.items()},
+        }
+    )

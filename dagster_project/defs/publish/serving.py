@@ -1,0 +1,92 @@
+"""Write-audit-publish of the serving database: BI opens a file that is swapped whole.
+
+The working database is written by the ingest step and dbt; BI never opens it. After a
+successful build the writer copies the marts and the quality tables into a new DuckDB file,
+checkpoints and closes it, and renames it over `serving.duckdb`. A rename is atomic: a reader
+opens either the old file or the new one, never half of either, and never waits for a lock
+(a reader with the old file open keeps reading it until it reconnects).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from ..ingest.contract import ENTITIES
+
+PUBLISHED_SCHEMAS = ("marts", "quality")
+PERSONAL_COLUMNS = {
+    column.name for entity in ENTITIES.values() for column in entity.columns if column.personal
+}
+# Quality tables whose serving copy differs from the working one.
+SERVING_SELECTS = {
+    ("quality", "quarantine"): (
+        "select load_id, entity, file_name, row_number, reason, "
+        "raw_record_masked as raw_record from quality.quarantine"
+    ),
+}
+
+
+class PublishError(Exception):
+    pass
+
+
+def publish(warehouse: Path, serving: Path) -> dict[str, int]:
+    """Snapshot marts and quality into a new file and swap it in; return mart row counts."""
+    staged = serving.with_name(f".{serving.stem}-{uuid.uuid4().hex[:8]}.duckdb")
+    con = duckdb.connect(str(warehouse))
+    try:
+        relations = con.execute(
+            """
+            select table_schema, table_name from information_schema.tables
+            where table_catalog = current_database() and table_schema in ('marts', 'quality')
+            order by table_schema, table_name
+            """
+        ).fetchall()
+        _refuse_personal_data(con, relations)
+        mart_rows = {
+            name: con.execute(f"select count(*) from marts.{name}").fetchone()[0]
+            for schema, name in relations
+            if schema == "marts"
+        }
+        loads = con.execute(
+            "select count(*) from quality.load_ledger where status = 'published'"
+        ).fetchone()[0]
+        now = datetime.now().replace(microsecond=0)
+        con.execute(
+            "insert into quality.publish_log values (?, ?, ?, ?)",
+            [uuid.uuid4().hex[:12], now, loads, json.dumps(mart_rows)],
+        )
+        con.execute(f"attach '{staged}' as snapshot")
+        for schema in PUBLISHED_SCHEMAS:
+            con.execute(f"create schema snapshot.{schema}")
+        for schema, name in relations:
+            select = SERVING_SELECTS.get((schema, name), f"select * from {schema}.{name}")
+            con.execute(f"create table snapshot.{schema}.{name} as {select}")
+        con.execute("checkpoint snapshot")
+        con.execute("detach snapshot")
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
+    finally:
+        con.close()
+    os.replace(staged, serving)
+    return mart_rows
+
+
+def _refuse_personal_data(con: duckdb.DuckDBPyConnection, relations: list[tuple[str, str]]) -> None:
+    columns = con.execute(
+        """
+        select table_schema || '.' || table_name || '.' || column_name, column_name
+        from information_schema.columns
+        where table_catalog = current_database() and table_schema in ('marts', 'quality')
+        """
+    ).fetchall()
+    leaks = [qualified for qualified, column in columns if column in PERSONAL_COLUMNS]
+    if leaks:
+        raise PublishError(f"personal data may not be published: {', '.join(leaks)}")

@@ -1,0 +1,43 @@
+"""Resources: where the warehouse lives and how to open it."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dagster as dg
+import duckdb
+
+from ..settings import Settings
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The working DuckDB database and the landing folder. Unset fields come from
+    `Settings.load()` (env vars, then defaults) when a run uses them."""
+
+    home: str | None = None
+    landing: str | None = None
+    quarantine_threshold: float | None = None
+
+    def settings(self) -> Settings:
+        return Settings.load(
+            home=self.home, landing=self.landing, quarantine_threshold=self.quarantine_threshold
+        )
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection to the working database, closed on exit so the dbt
+        process that runs next can open the file."""
+        settings = self.settings()
+        settings.home.mkdir(parents=True, exist_ok=True)
+        settings.temp_dir.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(
+            str(settings.warehouse_path),
+            config={
+                "memory_limit": settings.memory_limit,
+                "threads": settings.threads,
+                "temp_directory": str(settings.temp_dir),
+            },
+        )
+        try:
+            yield con
+        finally:
+            con.close()

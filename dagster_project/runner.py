@@ -1,0 +1,161 @@
+"""Running the Dagster job in-process for the CLI, with progress a person can follow."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+import dagster as dg
+import duckdb
+from rich.console import Console
+
+from .settings import Settings
+
+STEP_LABELS = {
+    "ingest_exports": "ingest and gate the landed exports",
+    "dbt_models": "dbt build (seeds, staging, intermediate, marts, tests)",
+    "serving_database": "publish serving.duckdb",
+}
+
+
+@dataclass
+class Outcome:
+    success: bool
+    run_id: str
+    seconds: float
+    started_at: datetime
+    marts: int = 0
+    failed_step: str | None = None
+    error: str | None = None
+
+
+class _ProgressHandler(logging.Handler):
+    """Turns Dagster's event log into a few readable lines."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.console = console
+        self.started: dict[str, float] = {}
+        self.failures: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        meta = getattr(record, "dagster_meta", None) or {}
+        event = meta.get("dagster_event")
+        step = meta.get("step_key") or ""
+        label = STEP_LABELS.get(step, step)
+        if event is None:
+            if record.levelno >= logging.WARNING and step:
+                self.console.print(f"    [yellow]![/yellow] {meta.get('orig_message', '')}")
+            return
+        kind = event.event_type_value
+        if kind == "STEP_START":
+            self.started[step] = time.perf_counter()
+            self.console.print(f"[bold]▸[/bold] {label} …")
+        elif kind == "STEP_SUCCESS":
+            seconds = time.perf_counter() - self.started.get(step, time.perf_counter())
+            self.console.print(f"[green]✓[/green] {label} [dim]{seconds:.1f}s[/dim]")
+        elif kind == "STEP_FAILURE":
+            error = event.step_failure_data.error
+            message = error.message.strip().splitlines()[0] if error else "failed"
+            self.failures.append((step, message))
+            self.console.print(f"[red]✗[/red] {label}: {message}")
+        elif kind == "STEP_SKIPPED":
+            self.console.print(f"[yellow]–[/yellow] {label}: skipped (an upstream check failed)")
+        elif kind == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            if not evaluation.passed:
+                self.console.print(
+                    f"    [red]check failed[/red] {evaluation.asset_key.to_user_string()}"
+                    f":{evaluation.check_name}"
+                )
+
+
+def run_job(settings: Settings, console: Console) -> Outcome:
+    """Execute the `trustwh` job in this process against the settings' home and landing."""
+    from .defs.dbt.project import ensure_manifest
+
+    ensure_manifest()
+    from .definitions import defs
+
+    handler = _ProgressHandler(console)
+
+    @dg.logger
+    def progress(_init_context):
+        log = logging.getLogger("trustwh.progress")
+        log.handlers = [handler]
+        log.setLevel(logging.DEBUG)
+        log.propagate = False
+        return log
+
+    job = defs.resolve_job_def("trustwh").with_logger_defs({"progress": progress})
+    started_at = datetime.now().replace(microsecond=0)
+    started = time.perf_counter()
+    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = settings.log_dir / f"run-{started_at:%Y%m%dT%H%M%S}.log"
+    console.print(f"[dim]dbt's own log of this run: {log_path}[/dim]")
+    # dagster-dbt echoes every dbt log line to stdout; keep those in the run's log file.
+    with (
+        log_path.open("w", encoding="utf-8") as log_file,
+        contextlib.redirect_stdout(log_file),
+        dg.DagsterInstance.from_config(str(settings.dagster_home)) as instance,
+    ):
+        result = job.execute_in_process(
+            instance=instance, raise_on_error=False, run_config={"loggers": {"progress": {}}}
+        )
+    outcome = Outcome(
+        success=result.success,
+        run_id=result.run_id,
+        seconds=time.perf_counter() - started,
+        started_at=started_at,
+    )
+    if result.success:
+        outcome.marts = sum(
+            1
+            for event in result.all_events
+            if event.event_type_value == "ASSET_MATERIALIZATION"
+            and event.asset_key
+            and event.asset_key.path[0] == "marts"
+        )
+    elif handler.failures:
+        outcome.failed_step, outcome.error = handler.failures[0]
+    else:
+        outcome.failed_step, outcome.error = "the run", "see the Dagster run log"
+    return outcome
+
+
+def ledger_summary(
+    settings: Settings, since: datetime
+) -> tuple[dict[str, dict[str, int]], int, list[str]]:
+    """Files by status and rows per entity landed since `since`, and lines for the files a
+    person must look at (blocked, rejected)."""
+    files: dict[str, dict[str, int]] = defaultdict(dict)
+    attention: list[str] = []
+    if not settings.warehouse_path.exists():
+        return files, 0, attention
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        rows = con.execute(
+            """
+            select entity, status, count(*), sum(rows_loaded), sum(rows_quarantined)
+            from quality.load_ledger where loaded_at >= ? group by all order by all
+            """,
+            [since],
+        ).fetchall()
+        for entity, status, count, loaded, quarantined in rows:
+            counts = files[entity]
+            counts[status] = count
+            counts["rows_loaded"] = counts.get("rows_loaded", 0) + int(loaded or 0)
+            counts["rows_quarantined"] = counts.get("rows_quarantined", 0) + int(quarantined or 0)
+        for entity, name, status, reason in con.execute(
+            """
+            select entity, file_name, status, reason from quality.load_ledger
+            where loaded_at >= ? and status in ('blocked', 'rejected') order by all
+            """,
+            [since],
+        ).fetchall():
+            attention.append(f"{entity}/{name} {status}: {reason}")
+    total = sum(counts.get("rows_loaded", 0) for counts in files.values())
+    return dict(files), total, attention

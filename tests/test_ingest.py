@@ -1,0 +1,243 @@
+"""Ingest on real DuckDB files: every case of the export contract (EXPORTS.md)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dagster_project.defs.ingest.contract import ENTITIES, ORDERS
+from dagster_project.defs.ingest.loader import ingest_entity
+from dagster_project.defs.ingest.tables import create_tables
+
+from .exports import order, write_export
+
+LOADED_AT = datetime(2021, 10, 1, 8, 0, 0)
+
+
+@pytest.fixture
+def con(tmp_path: Path):
+    connection = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    create_tables(connection)
+    yield connection
+    connection.close()
+
+
+def ingest(con, landing: Path, threshold: float = 0.05):
+    return ingest_entity(con, ORDERS, landing / "orders", landing / "tmp", LOADED_AT, threshold)
+
+
+def raw_orders(con) -> list[tuple]:
+    return con.execute(
+        "select order_id, _row_number, store_name, paid_amount, paid_at, trust_card "
+        "from raw.orders order by _file_name, _row_number"
+    ).fetchall()
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_headers_in_either_language_and_every_encoding_load_with_chinese_intact(
+    con, tmp_path, encoding, language
+):
+    rows = [order("1000000001", store_name='露露,"茶"叶'), order("1000000002")]
+    write_export(
+        tmp_path,
+        "orders",
+        "orders_20210902.csv",
+        rows,
+        language=language,
+        encoding=encoding,
+        newline="\r\n",
+    )
+    [entry] = ingest(con, tmp_path)
+    assert (entry.status, entry.rows_read, entry.rows_loaded) == ("published", 2, 2)
+    assert entry.encoding == encoding and entry.header_language == language
+    assert [row[2] for row in raw_orders(con)] == ['露露,"茶"叶', "露露茶叶"]
+
+
+def test_column_order_spaces_and_value_variants(con, tmp_path):
+    columns = list(reversed(ORDERS.column_names))
+    rows = [
+        order("1000000001", paid_amount="¥1,299.00", paid_at="2021/09/01 20:01", trust_card="Y"),
+        order("1000000002", paid_amount="0.5", paid_at="2021-09-01 20:01:30", trust_card="0"),
+    ]
+    path = write_export(tmp_path, "orders", "orders_20210902.csv", rows, columns=columns)
+    text = path.read_text().splitlines()
+    path.write_text("\n".join([" , ".join(text[0].split(","))] + text[1:]) + "\n")
+    [entry] = ingest(con, tmp_path)
+    assert entry.status == "published", entry.reason
+    loaded = raw_orders(con)
+    assert [(row[3], row[4], row[5]) for row in loaded] == [
+        (pytest.approx(1299), datetime(2021, 9, 1, 20, 1), True),
+        (pytest.approx(0.5), datetime(2021, 9, 1, 20, 1, 30), False),
+    ]
+
+
+def test_extra_columns_are_kept_and_reported(con, tmp_path):
+    rows = [order() | {"备注": "加急"}]
+    write_export(
+        tmp_path, "orders", "orders_20210902.csv", rows, columns=[*ORDERS.column_names, "备注"]
+    )
+    [entry] = ingest(con, tmp_path)
+    assert entry.status == "published" and entry.extra_columns == "备注"
+    extra = con.execute("select _extra from raw.orders").fetchone()[0]
+    assert json.loads(extra) == {"备注": "加急"}
+
+
+BAD_ROWS = {
+    "missing key": (order(""), "order_id: required value is missing"),
+    "missing required": (order("1000000003", buyer_id=""), "buyer_id: required value is missing"),
+    "bad time": (
+        order("1000000004", created_at="2021-13-45 10:00:00"),
+        "created_at: 2021-13-45 10:00:00 is not a time",
+    ),
+    "bad number": (order("1000000005", quantity="two"), "quantity: two is not an integer"),
+    "negative amount": (
+        order("1000000006", paid_amount="-5.00"),
+        "paid_amount: negative amount -5.00",
+    ),
+    "unknown enum": (
+        order("1000000007", order_status="已退款"),
+        "order_status: unknown value 已退款",
+    ),
+    "spreadsheet id": (order("2.02111E+18"), "a spreadsheet turned it into a number"),
+    "level out of range": (
+        order("1000000008", fan_club_level="21"),
+        "fan_club_level: 21 is above 20",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_ROWS))
+def test_a_row_that_breaks_a_rule_is_quarantined_and_the_rest_loads(con, tmp_path, case):
+    bad, reason = BAD_ROWS[case]
+    good = [order(f"10000001{index:02d}") for index in range(40)]
+    write_export(tmp_path, "orders", "orders_20210902.csv", [*good[:20], bad, *good[20:]])
+    [entry] = ingest(con, tmp_path)
+    assert (entry.rows_read, entry.rows_loaded, entry.rows_quarantined) == (41, 40, 1)
+    assert entry.status == "published"  # 1 of 41 is under the 5% threshold
+    row_number, found, masked = con.execute(
+        "select row_number, reason, raw_record_masked from quality.quarantine"
+    ).fetchone()
+    assert row_number == 21
+    assert reason in found
+    assert "13812345678" not in masked and "文三路" not in masked
+    assert json.loads(masked)["receiver_phone"] == "138****5678"
+
+
+def test_wrong_field_counts_and_blank_lines_keep_row_numbers_right(con, tmp_path):
+    good = [order(f"10000001{index:02d}") for index in range(4)]
+    path = write_export(tmp_path, "orders", "orders_20210902.csv", good[:2])
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write("\n1000000999,S001\n")  # a blank line, then too few fields
+        handle.write(",".join(["1000000998"] * 22) + "\n")  # too many fields
+    write_rows = path.read_text()
+    tail = write_export(tmp_path / "x", "orders", "t.csv", good[2:]).read_text().split("\n", 1)[1]
+    path.write_text(write_rows + tail)
+    [entry] = ingest(con, tmp_path, threshold=1.0)
+    assert (entry.rows_read, entry.rows_loaded, entry.rows_quarantined) == (6, 4, 2)
+    quarantined = con.execute(
+        "select row_number, reason from quality.quarantine order by row_number"
+    ).fetchall()
+    assert quarantined == [
+        (3, "wrong field count: expected 21 fields, found 2"),
+        (4, "wrong field count: expected 21 fields, found 22"),
+    ]
+    assert [row[:2] for row in raw_orders(con)] == [
+        ("1000000100", 1),
+        ("1000000101", 2),
+        ("1000000102", 5),
+        ("1000000103", 6),
+    ]
+
+
+def test_too_many_bad_rows_block_the_load(con, tmp_path):
+    rows = [order(f"10000001{index:02d}") for index in range(9)] + [order("1", quantity="x")]
+    write_export(tmp_path, "orders", "orders_20210902.csv", rows)
+    [entry] = ingest(con, tmp_path)
+    assert entry.status == "blocked"
+    assert "quarantined 1 of 10 rows (10.0%)" in entry.reason
+    assert entry.rows_loaded == 9  # kept in raw, held back from the marts
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"", "the file is empty"),
+        ("x,y\n1,2\n".encode("utf-16"), "UTF-16 or binary"),
+        (b"1000000001,S001,B1\n", "no header row"),
+        (
+            "订单编号,店铺ID\n1000000001,S001\n".encode(),
+            "required column missing in both languages",
+        ),
+        (bytes(range(128, 256)) * 10, "neither UTF-8 nor GB18030"),
+    ],
+)
+def test_an_unreadable_file_is_rejected_with_a_reason_and_loads_nothing(
+    con, tmp_path, content, reason
+):
+    (tmp_path / "orders").mkdir()
+    (tmp_path / "orders" / "orders_20210902.csv").write_bytes(content)
+    [entry] = ingest(con, tmp_path)
+    assert entry.status == "rejected" and reason in entry.reason
+    assert "stays in the landing folder" in entry.reason
+    assert con.execute("select count(*) from raw.orders").fetchone()[0] == 0
+    assert (tmp_path / "orders" / "orders_20210902.csv").exists()
+
+
+def test_a_misnamed_file_is_rejected_not_ignored(con, tmp_path):
+    write_export(tmp_path, "orders", "export-final.csv", [order()])
+    [entry] = ingest(con, tmp_path)
+    assert entry.status == "rejected" and "orders_<YYYYMMDD>" in entry.reason
+
+
+def test_same_bytes_load_once_and_a_corrected_file_is_a_new_load(con, tmp_path):
+    first = write_export(tmp_path, "orders", "orders_20210902.csv", [order()])
+    (tmp_path / "orders" / "orders_20210903_again.csv").write_bytes(first.read_bytes())
+    entries = ingest(con, tmp_path)
+    assert [entry.status for entry in entries] == ["published", "duplicate"]
+    assert "same bytes as orders_20210902.csv" in entries[1].reason
+    assert ingest(con, tmp_path) == []  # a re-run sees nothing new
+    write_export(tmp_path, "orders", "orders_20210902.csv", [order(paid_amount="90.00")])
+    [corrected] = ingest(con, tmp_path)
+    assert corrected.status == "published" and corrected.load_id != entries[0].load_id
+    ledger = con.execute("select count(*) from quality.load_ledger").fetchone()[0]
+    assert ledger == 3
+
+
+def test_ledger_accounts_for_every_row_and_lineage_is_kept(con, tmp_path):
+    write_export(
+        tmp_path,
+        "orders",
+        "orders_20210902_S001.csv",
+        [order("1000000001"), order("x")],
+        language="zh",
+    )
+    [entry] = ingest(con, tmp_path, threshold=1.0)
+    ledger = con.execute(
+        "select load_id, entity, file_name, export_date, status, rows_read, rows_loaded, "
+        "rows_quarantined from quality.load_ledger"
+    ).fetchone()
+    assert ledger[1:] == (
+        "orders",
+        "orders_20210902_S001.csv",
+        datetime(2021, 9, 2).date(),
+        "published",
+        2,
+        1,
+        1,
+    )
+    lineage = con.execute(
+        "select _load_id, _file_name, _row_number, _loaded_at from raw.orders"
+    ).fetchone()
+    assert lineage == (entry.load_id, "orders_20210902_S001.csv", 1, LOADED_AT)
+
+
+def test_every_entity_reads_its_own_contract(con, tmp_path):
+    for entity in ENTITIES.values():
+        write_export(tmp_path, entity.name, f"{entity.name}_20210902.csv", [], language="zh")
+        entries = ingest_entity(con, entity, tmp_path / entity.name, tmp_path, LOADED_AT, 0.05)
+        assert [entry.status for entry in entries] == ["published"], entries[0].reason
