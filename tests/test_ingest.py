@@ -66,7 +66,7 @@ def test_column_order_spaces_and_value_variants(con, tmp_path):
     ]
     path = write_export(tmp_path, "orders", "orders_20210902.csv", rows, columns=columns)
     text = path.read_text().splitlines()
-    path.write_text("\n".join([" , ".join(text[0].split(","))] + text[1:]) + "\n")
+    path.write_text("\n".join([" , ".join(text[0].split(",")), *text[1:]]) + "\n")
     [entry] = ingest(con, tmp_path)
     assert entry.status == "published", entry.reason
     loaded = raw_orders(con)

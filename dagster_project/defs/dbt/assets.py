@@ -34,8 +34,9 @@ translator = TrustTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_
 
 @dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=translator)
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    """Seeds, staging, intermediate and marts, built and tested by `dbt build`."""
-    yield from dbt.cli(["build"], context=context).stream()
+    """Seeds, staging, intermediate and marts, built and tested by `dbt build`. Unit tests
+    prove the SQL, not the data: they run in `make test`, not in every build."""
+    yield from dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context).stream()
 
 
 def dbt_resource() -> DbtCliResource:

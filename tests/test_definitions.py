@@ -1,0 +1,126 @@
+"""The Dagster definitions load, and the UI serves one connected graph with every asset."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from dagster_project.defs.dbt.project import ensure_manifest
+from dagster_project.defs.ingest.contract import ENTITIES
+
+REPURCHASE_MARTS = {
+    "store_cohort_retention",
+    "platform_cohort_retention",
+    "store_monthly_repurchase",
+    "platform_monthly_repurchase",
+    "live_session_performance",
+}
+TRUST_MARTS = {
+    "store_refunds_monthly",
+    "store_violations_monthly",
+    "store_compliance",
+    "seasonal_gift_list",
+    "trust_program_effect",
+    "refund_experience_effect",
+    "fan_club_repurchase",
+    "store_daily_gmv",
+    "store_scorecard",
+}
+EXPECTED_KEYS = (
+    {f"raw/{name}" for name in ENTITIES}
+    | {"quality/load_ledger", "quality/quarantine", "serving/database"}
+    | {f"marts/{name}" for name in REPURCHASE_MARTS | TRUST_MARTS}
+)
+
+
+@pytest.fixture(scope="module")
+def defs() -> dg.Definitions:
+    ensure_manifest()
+    from dagster_project.definitions import defs
+
+    return defs
+
+
+def test_definitions_hold_every_asset_in_one_connected_graph(defs):
+    graph = defs.resolve_asset_graph()
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert EXPECTED_KEYS <= keys
+    # Every mart descends from a raw asset, and publishing depends on every mart.
+    for mart in REPURCHASE_MARTS | TRUST_MARTS:
+        upstream = graph.upstream_key_iterator(dg.AssetKey(["marts", mart]))
+        ancestors = {key.to_user_string() for key in upstream}
+        assert ancestors, mart
+    serving_parents = {
+        key.to_user_string() for key in graph.get(dg.AssetKey(["serving", "database"])).parent_keys
+    }
+    assert {f"marts/{name}" for name in REPURCHASE_MARTS | TRUST_MARTS} <= serving_parents
+    assert defs.resolve_job_def("trustwh") is not None
+    assert {sensor.name for sensor in defs.sensors} == {"landing_sensor"}
+    assert {schedule.name for schedule in defs.schedules} == {"daily_build"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _graphql(port: int, query: str) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)["data"]
+
+
+def test_webserver_serves_every_asset_and_check(tmp_path: Path, defs):
+    port = _free_port()
+    env = os.environ | {"DAGSTER_HOME": str(tmp_path), "TRUSTWH_HOME": str(tmp_path / "home")}
+    webserver = Path(sys.executable).with_name("dagster-webserver")
+    process = subprocess.Popen(
+        [str(webserver), "-m", "dagster_project.definitions", "-h", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5)
+                break
+            except OSError:
+                assert process.poll() is None, "dagster-webserver exited"
+                assert time.monotonic() < deadline, "dagster-webserver did not start"
+                time.sleep(1)
+        data = _graphql(
+            port,
+            "{ assetNodes { assetKey { path } "
+            "assetChecksOrError { ... on AssetChecks { checks { name blocking } } } } }",
+        )
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    nodes = data["assetNodes"]
+    keys = {"/".join(node["assetKey"]["path"]) for node in nodes}
+    assert EXPECTED_KEYS <= keys
+    checks = {
+        "/".join(node["assetKey"]["path"]): {
+            check["name"]: check["blocking"] for check in node["assetChecksOrError"]["checks"]
+        }
+        for node in nodes
+    }
+    for name in ENTITIES:
+        assert checks[f"raw/{name}"]["rows_accounted"] is True
+    assert any(checks[f"marts/{name}"] for name in REPURCHASE_MARTS)  # dbt tests as checks
