@@ -53,12 +53,15 @@ def defs() -> dg.Definitions:
 def test_definitions_hold_every_asset_in_one_connected_graph(defs):
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert EXPECTED_KEYS <= keys
+    assert not EXPECTED_KEYS - keys
     # Every mart descends from a raw asset, and publishing depends on every mart.
     for mart in REPURCHASE_MARTS | TRUST_MARTS:
-        upstream = graph.upstream_key_iterator(dg.AssetKey(["marts", mart]))
-        ancestors = {key.to_user_string() for key in upstream}
-        assert ancestors, mart
+        ancestors, frontier = set(), [dg.AssetKey(["marts", mart])]
+        while frontier:
+            parents = graph.get(frontier.pop()).parent_keys
+            frontier.extend(parents - ancestors)
+            ancestors |= parents
+        assert dg.AssetKey(["raw", "orders"]) in ancestors, mart
     serving_parents = {
         key.to_user_string() for key in graph.get(dg.AssetKey(["serving", "database"])).parent_keys
     }
@@ -114,7 +117,7 @@ def test_webserver_serves_every_asset_and_check(tmp_path: Path, defs):
         process.wait(timeout=30)
     nodes = data["assetNodes"]
     keys = {"/".join(node["assetKey"]["path"]) for node in nodes}
-    assert EXPECTED_KEYS <= keys
+    assert not EXPECTED_KEYS - keys
     checks = {
         "/".join(node["assetKey"]["path"]): {
             check["name"]: check["blocking"] for check in node["assetChecksOrError"]["checks"]

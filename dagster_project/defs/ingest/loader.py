@@ -11,6 +11,7 @@ import contextlib
 import csv
 import json
 import re
+from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ import duckdb
 from ..quality.gate import DUPLICATE, REJECTED, quarantine_verdict
 from .contract import Entity
 from .files import (
+    Header,
     RejectedFile,
     detect_encoding,
     export_date,
@@ -70,6 +72,15 @@ def insert_ledger(con: duckdb.DuckDBPyConnection, entry: LedgerEntry) -> None:
     )
 
 
+@dataclass
+class _Landed:
+    """A file that passed the envelope checks and is ready for DuckDB to read."""
+
+    entry: LedgerEntry
+    path: Path  # what DuckDB reads: the landed file, or its UTF-8 transcode
+    header: Header
+
+
 def ingest_entity(
     con: duckdb.DuckDBPyConnection,
     entity: Entity,
@@ -87,75 +98,91 @@ def ingest_entity(
     ).fetchall()
     known = {(name, digest) for name, digest, _ in seen}
     by_digest = {digest: (load_id, name) for name, digest, load_id in seen}
-    entries = []
-    for path in landed_files(folder):
-        digest = sha256(path)
-        if (path.name, digest) in known:
-            continue
-        entry = LedgerEntry(
-            load_id=make_load_id(path.name, digest),
-            entity=entity.name,
-            file_name=path.name,
-            file_sha256=digest,
-            export_date=None,
-            status=REJECTED,
-            loaded_at=loaded_at,
-        )
-        if digest in by_digest:
-            earlier_id, earlier_name = by_digest[digest]
-            with contextlib.suppress(RejectedFile):
-                entry.export_date = export_date(entity, path)
-            entry.status = DUPLICATE
-            entry.reason = f"same bytes as {earlier_name} (load {earlier_id}): loaded once"
-            insert_ledger(con, entry)
-        else:
-            load_file(con, entity, path, entry, temp_dir, quarantine_threshold)
+    entries: list[LedgerEntry] = []
+    readable: list[_Landed] = []
+    try:
+        for path in landed_files(folder):
+            digest = sha256(path)
+            if (path.name, digest) in known:
+                continue
+            known.add((path.name, digest))
+            entry = LedgerEntry(
+                load_id=make_load_id(path.name, digest),
+                entity=entity.name,
+                file_name=path.name,
+                file_sha256=digest,
+                export_date=None,
+                status=REJECTED,
+                loaded_at=loaded_at,
+            )
+            entries.append(entry)
+            if digest in by_digest:
+                earlier_id, earlier_name = by_digest[digest]
+                with contextlib.suppress(RejectedFile):
+                    entry.export_date = export_date(entity, path)
+                entry.status = DUPLICATE
+                entry.reason = f"same bytes as {earlier_name} (load {earlier_id}): loaded once"
+                insert_ledger(con, entry)
+                continue
             by_digest[digest] = (entry.load_id, path.name)
-        known.add((path.name, digest))
-        entries.append(entry)
+            try:
+                readable.append(_open(entity, path, entry, temp_dir))
+            except RejectedFile as error:
+                _reject(con, entry, str(error))
+        # Files with the same header layout are read by one DuckDB scan: per-file statements
+        # cost more than the parsing itself on small exports.
+        batches: dict[tuple[str, ...], list[_Landed]] = {}
+        for landed in readable:
+            batches.setdefault(tuple(landed.header.columns), []).append(landed)
+        for batch in batches.values():
+            _load_batch(con, entity, batch, quarantine_threshold)
+    finally:
+        for landed in readable:
+            if landed.path.parent == temp_dir:
+                landed.path.unlink(missing_ok=True)
     return entries
 
 
-def load_file(
+def _open(entity: Entity, path: Path, entry: LedgerEntry, temp_dir: Path) -> _Landed:
+    """Check a file's name, encoding and header; GB18030 is transcoded for DuckDB."""
+    entry.export_date = export_date(entity, path)
+    entry.encoding = detect_encoding(path)
+    header = map_header(entity, read_header_line(path, entry.encoding))
+    entry.header_language = header.language
+    entry.extra_columns = ", ".join(header.extra) or None
+    entry.missing_columns = ", ".join(header.missing) or None
+    if entry.encoding == "gb18030":
+        temp_dir.mkdir(parents=True, exist_ok=True)
+        utf8 = temp_dir / f"{entry.load_id}.utf8.csv"
+        transcode_to_utf8(path, utf8, entry.encoding)
+        return _Landed(entry, utf8, header)
+    return _Landed(entry, path, header)
+
+
+def _load_batch(
     con: duckdb.DuckDBPyConnection,
     entity: Entity,
-    path: Path,
-    entry: LedgerEntry,
-    temp_dir: Path,
+    batch: list[_Landed],
     quarantine_threshold: float,
 ) -> None:
-    """Load one file in one transaction and record it in the ledger; never raises for a bad
-    file (the ledger row says why it was rejected)."""
-    readable = path
+    """Load files of one header layout in one transaction; if DuckDB cannot read the batch,
+    load its files one by one so only the unreadable file is rejected."""
     try:
-        entry.export_date = export_date(entity, path)
-        entry.encoding = detect_encoding(path)
-        header = map_header(entity, read_header_line(path, entry.encoding))
-        entry.header_language = header.language
-        entry.extra_columns = ", ".join(header.extra) or None
-        entry.missing_columns = ", ".join(header.missing) or None
-        if entry.encoding == "gb18030":
-            temp_dir.mkdir(parents=True, exist_ok=True)
-            readable = temp_dir / f"{entry.load_id}.utf8.csv"
-            transcode_to_utf8(path, readable, entry.encoding)
-        _read(con, readable, len(header.columns))
+        _read(con, [landed.path for landed in batch], len(batch[0].header.columns))
         con.execute("begin transaction")
         try:
-            _store(con, entity, entry, header.columns, quarantine_threshold)
-            insert_ledger(con, entry)
-            _record_gate_check(con, entry, quarantine_threshold)
+            _store(con, entity, batch, quarantine_threshold)
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
             raise
-    except RejectedFile as error:
-        _reject(con, entry, str(error))
     except duckdb.Error as error:
+        if len(batch) > 1:
+            for landed in batch:
+                _load_batch(con, entity, [landed], quarantine_threshold)
+            return
         first_line = str(error).strip().splitlines()[0]
-        _reject(con, entry, f"the CSV reader could not read the file: {first_line}")
-    finally:
-        if readable != path:
-            readable.unlink(missing_ok=True)
+        _reject(con, batch[0].entry, f"the CSV reader could not read the file: {first_line}")
 
 
 def _record_gate_check(
@@ -182,8 +209,8 @@ def _reject(con: duckdb.DuckDBPyConnection, entry: LedgerEntry, reason: str) -> 
     insert_ledger(con, entry)
 
 
-def _read(con: duckdb.DuckDBPyConnection, path: Path, width: int) -> None:
-    """Read the file's data rows as text with DuckDB; structurally broken rows (wrong field
+def _read(con: duckdb.DuckDBPyConnection, paths: list[Path], width: int) -> None:
+    """Read the files' data rows as text with DuckDB; structurally broken rows (wrong field
     count, bad quoting, invalid UTF-8) go to the rejects table instead of failing the read."""
     columns = "{" + ", ".join(f"'_c{index}': 'VARCHAR'" for index in range(1, width + 1)) + "}"
     con.execute("drop table if exists _read_errors")
@@ -192,37 +219,41 @@ def _read(con: duckdb.DuckDBPyConnection, path: Path, width: int) -> None:
         f"""
         create or replace temp table _read as
         select * from read_csv(
-            ?, header = false, skip = 1, auto_detect = false, columns = {columns},
-            delim = ',', quote = '"', escape = '"', strict_mode = true,
+            $paths, header = false, skip = 1, auto_detect = false, columns = {columns},
+            delim = ',', quote = '"', escape = '"', strict_mode = true, filename = '_path',
             store_rejects = true, rejects_table = '_read_errors', rejects_scan = '_read_scans'
         )
         """,
-        [str(path)],
+        {"paths": [str(path) for path in paths]},
     )
 
 
 def _structural_rejects(
-    con: duckdb.DuckDBPyConnection, path_for_positions: Path, width: int
-) -> list[tuple[int, str, str]]:
-    """(data row number, reason, raw line) of each row DuckDB's reader set aside."""
+    con: duckdb.DuckDBPyConnection, width: int
+) -> list[tuple[str, int, str, str]]:
+    """(file path, data row number, reason, raw line) of each row DuckDB's reader set aside."""
     rows = con.execute(
         """
         select
-            line,
-            min(byte_position) as byte_position,
-            arg_min(cast(error_type as varchar), column_idx) as error_type,
-            arg_min(error_message, column_idx) as error_message,
-            any_value(csv_line) as csv_line
-        from _read_errors
-        group by line
-        order by line
+            scans.file_path,
+            errors.line,
+            min(errors.byte_position) as byte_position,
+            arg_min(cast(errors.error_type as varchar), errors.column_idx) as error_type,
+            arg_min(errors.error_message, errors.column_idx) as error_message,
+            any_value(errors.csv_line) as csv_line
+        from _read_errors as errors
+        inner join _read_scans as scans
+            on errors.scan_id = scans.scan_id and errors.file_id = scans.file_id
+        group by scans.file_path, errors.line
+        order by scans.file_path, errors.line
         """
     ).fetchall()
-    if not rows:
-        return []
-    blanks = _blank_line_offsets(path_for_positions, max(row[1] for row in rows))
     rejects = []
-    for line, position, error_type, message, csv_line in rows:
+    blanks: dict[str, list[int]] = {}
+    for path, line, position, error_type, message, csv_line in rows:
+        if path not in blanks:
+            last = max(row[2] for row in rows if row[0] == path)
+            blanks[path] = _blank_line_offsets(Path(path), last)
         text = (csv_line or "").strip("\r\n")
         if error_type in ("MISSING COLUMNS", "TOO MANY COLUMNS"):
             found = len(next(csv.reader([text]), []))
@@ -230,7 +261,8 @@ def _structural_rejects(
         else:
             reason = f"{error_type.lower()}: {_clean(message)}"
         # `line` counts the header and blank lines; a data row number counts neither.
-        rejects.append((line - 1 - bisect.bisect_left(blanks, position), reason, text))
+        number = line - 1 - bisect.bisect_left(blanks[path], position)
+        rejects.append((path, number, reason, text))
     return rejects
 
 
@@ -253,78 +285,110 @@ def _blank_line_offsets(path: Path, until: int) -> list[int]:
 def _store(
     con: duckdb.DuckDBPyConnection,
     entity: Entity,
-    entry: LedgerEntry,
-    columns: list[str],
+    batch: list[_Landed],
     quarantine_threshold: float,
 ) -> None:
-    file_path = con.execute("select any_value(file_path) from _read_scans").fetchone()
-    rejects = (
-        _structural_rejects(con, Path(file_path[0]), len(columns))
-        if file_path and file_path[0]
-        else []
+    columns = batch[0].header.columns
+    con.execute(
+        "create or replace temp table _files "
+        "(_path varchar, load_id varchar, file_name varchar, export_date date, loaded_at timestamp)"
     )
-    con.execute("create or replace temp table _rejected (r bigint, j bigint)")
+    con.executemany(
+        "insert into _files values (?, ?, ?, ?, ?)",
+        [
+            (
+                str(landed.path),
+                landed.entry.load_id,
+                landed.entry.file_name,
+                landed.entry.export_date,
+                landed.entry.loaded_at,
+            )
+            for landed in batch
+        ],
+    )
+    rejects = _structural_rejects(con, len(columns))
+    con.execute("create or replace temp table _rejected (_path varchar, r bigint, j bigint)")
     if rejects:
-        con.executemany(
-            "insert into _rejected values (?, ?)",
-            [(number, rank) for rank, (number, _, _) in enumerate(rejects, start=1)],
-        )
-    # A good row's number is its ordinal among good rows, shifted past the rejected rows
-    # before it: the as-of join finds how many rejected rows precede each good row.
+        ranks: dict[str, int] = {}
+        rows = []
+        for path, number, _, _ in rejects:
+            ranks[path] = ranks.get(path, 0) + 1
+            rows.append((path, number, ranks[path]))
+        con.executemany("insert into _rejected values (?, ?, ?)", rows)
+    # A good row's number is its ordinal among the file's good rows, shifted past the
+    # rejected rows before it: the as-of join finds how many rejected rows precede it.
     con.execute(
         """
         create or replace temp table _numbered as
-        select _read.*, _read.rowid + 1 + coalesce(shift.j, 0) as _row_number
-        from _read
-        asof left join (select r - j as t, max(j) as j from _rejected group by r - j) as shift
-            on _read.rowid + 1 > shift.t
+        with ordered as (
+            select *, row_number() over (partition by _path order by rowid) as _ordinal
+            from _read
+        )
+        select ordered.* exclude (_ordinal), ordered._ordinal + coalesce(shift.j, 0) as _row_number
+        from ordered
+        asof left join (
+            select _path, r - j as t, max(j) as j from _rejected group by _path, r - j
+        ) as shift
+            on ordered._path = shift._path and ordered._ordinal > shift.t
         """
     )
     con.execute(
-        f"create or replace temp table _parsed as {parse_select(entity, columns, '_numbered')}"
+        f"create or replace temp table _parsed as "
+        f"{parse_select(entity, columns, '_numbered', keep=['_path'])}"
     )
-    lineage = [entry.load_id, entry.file_name, entry.export_date, entry.loaded_at]
     names = list(raw_columns(entity))
     contract = [column.name for column in entity.columns]
     con.execute(
         f"insert into raw.{entity.name} ({', '.join(names)}) "
-        f"select {', '.join(contract)}, ?, ?, ?, _row_number, ?, _extra "
-        "from _parsed where _reason is null",
-        lineage,
+        f"select {', '.join('_parsed.' + name for name in contract)}, _files.load_id, "
+        "_files.file_name, _files.export_date, _parsed._row_number, _files.loaded_at, "
+        "_parsed._extra from _parsed inner join _files on _parsed._path = _files._path "
+        "where _parsed._reason is null"
     )
     con.execute(
         "insert into quality.quarantine "
-        f"select ?, ?, ?, _row_number, _reason, {raw_record_sql(entity, columns, masked=False)}, "
-        f"{raw_record_sql(entity, columns, masked=True)} from _parsed where _reason is not null",
-        [entry.load_id, entity.name, entry.file_name],
+        f"select _files.load_id, '{entity.name}', _files.file_name, _row_number, _reason, "
+        f"{raw_record_sql(entity, columns, masked=False)}, "
+        f"{raw_record_sql(entity, columns, masked=True)} "
+        "from _parsed inner join _files on _parsed._path = _files._path "
+        "where _reason is not null"
     )
+    by_path = {str(landed.path): landed.entry for landed in batch}
     personal = [i for i, name in enumerate(columns) if name in _personal_names(entity)]
     if rejects:
         con.executemany(
             "insert into quality.quarantine values (?, ?, ?, ?, ?, ?, ?)",
             [
                 (
-                    entry.load_id,
+                    by_path[path].load_id,
                     entity.name,
-                    entry.file_name,
+                    by_path[path].file_name,
                     number,
                     reason,
                     json.dumps({"csv_line": line}, ensure_ascii=False),
                     json.dumps({"fields": _mask_fields(line, personal)}, ensure_ascii=False),
                 )
-                for number, reason, line in rejects
+                for path, number, reason, line in rejects
             ],
         )
-    good, rule_bad = con.execute(
-        "select count(*) filter (_reason is null), count(*) filter (_reason is not null) "
-        "from _parsed"
-    ).fetchone()
-    entry.rows_loaded = good
-    entry.rows_quarantined = rule_bad + len(rejects)
-    entry.rows_read = entry.rows_loaded + entry.rows_quarantined
-    entry.status, entry.reason = quarantine_verdict(
-        entry.rows_read, entry.rows_quarantined, quarantine_threshold
-    )
+    counts = {
+        path: (good, bad)
+        for path, good, bad in con.execute(
+            "select _path, count(*) filter (_reason is null), count(*) filter (_reason is not null)"
+            " from _parsed group by _path"
+        ).fetchall()
+    }
+    structural = Counter(path for path, _, _, _ in rejects)
+    for path, entry in by_path.items():
+        good, bad = counts.get(path, (0, 0))
+        entry.rows_loaded = good
+        entry.rows_quarantined = bad + structural[path]
+        entry.rows_read = entry.rows_loaded + entry.rows_quarantined
+        entry.status, entry.reason = quarantine_verdict(
+            entry.rows_read, entry.rows_quarantined, quarantine_threshold
+        )
+        insert_ledger(con, entry)
+        _record_gate_check(con, entry, quarantine_threshold)
 
 
 def _personal_names(entity: Entity) -> set[str]:

@@ -17,13 +17,10 @@ from .contract import (
     Entity,
 )
 
-TIMESTAMP_FORMATS = (
-    "%Y-%m-%d %H:%M:%S",
-    "%Y/%m/%d %H:%M:%S",
-    "%Y-%m-%d %H:%M",
-    "%Y/%m/%d %H:%M",
-)
-DATE_FORMATS = ("%Y-%m-%d", "%Y%m%d", "%Y/%m/%d")
+# Accepted shapes; a value of the shape is then cast (fast) rather than tried against each
+# strptime format in turn (slow when most attempts fail).
+TIMESTAMP_SHAPE = r"[0-9]{4}[-/][0-9]{1,2}[-/][0-9]{1,2} [0-9]{1,2}:[0-9]{2}(:[0-9]{2})?"
+DATE_SHAPE = r"[0-9]{4}[-/][0-9]{1,2}[-/][0-9]{1,2}|[0-9]{8}"
 TRUE_LABELS = ("是", "true", "1", "y", "yes")
 FALSE_LABELS = ("否", "false", "0", "n", "no")
 PHONE_MASK = r"^(\d{3})\d*(\d{4})$"
@@ -33,10 +30,6 @@ def quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _sql_list(values: tuple[str, ...]) -> str:
-    return "[" + ", ".join(quote(value) for value in values) + "]"
-
-
 def _parsed(column: Column, text: str) -> str:
     """Expression of the typed value; NULL when empty or unparseable."""
     if column.kind == INTEGER:
@@ -44,9 +37,17 @@ def _parsed(column: Column, text: str) -> str:
     if column.kind == MONEY:
         return f"try_cast({_money_text(text)} as decimal(18,2))"
     if column.kind == TIMESTAMP:
-        return f"try_strptime({text}, {_sql_list(TIMESTAMP_FORMATS)})"
+        return (
+            f"case when regexp_full_match({text}, '{TIMESTAMP_SHAPE}') "
+            f"then try_cast(replace({text}, '/', '-') as timestamp) end"
+        )
     if column.kind == DATE:
-        return f"cast(try_strptime({text}, {_sql_list(DATE_FORMATS)}) as date)"
+        return (
+            f"case when regexp_full_match({text}, '{DATE_SHAPE}') then try_cast("
+            f"case when length({text}) = 8 then substr({text}, 1, 4) || '-' || "
+            f"substr({text}, 5, 2) || '-' || substr({text}, 7, 2) "
+            f"else replace({text}, '/', '-') end as date) end"
+        )
     if column.kind == BOOLEAN:
         return (
             f"case when lower({text}) in ({', '.join(map(quote, TRUE_LABELS))}) then true "
@@ -60,7 +61,7 @@ def _parsed(column: Column, text: str) -> str:
 
 
 def _money_text(text: str) -> str:
-    return f"regexp_replace({text}, '[¥￥,\\s]', '', 'g')"
+    return f"replace(replace(replace(replace({text}, '¥', ''), '￥', ''), ',', ''), ' ', '')"
 
 
 def _problems(column: Column, text: str, value: str) -> list[str]:
@@ -113,10 +114,10 @@ def _text(index: int) -> str:
     return f"_t{index}"
 
 
-def parse_select(entity: Entity, columns: list[str], source: str) -> str:
+def parse_select(entity: Entity, columns: list[str], source: str, keep: list[str] = ()) -> str:
     """A select over `source` (text columns _c1.._cN in file order, plus _row_number) giving
     the contract's typed columns, `_extra` (unknown columns as JSON), `_reason` (every broken
-    rule, or NULL), and the raw text columns _c1.._cN for quarantine."""
+    rule, or NULL), the raw text columns _c1.._cN for quarantine, and the `keep` columns."""
     position = {name: index for index, name in enumerate(columns, start=1)}
     typed, problems = [], []
     for column in entity.columns:
@@ -130,7 +131,7 @@ def parse_select(entity: Entity, columns: list[str], source: str) -> str:
     ]
     extra = f"json_object({', '.join(extra_pairs)})" if extra_pairs else "cast(null as json)"
     reason = f"nullif(concat_ws('; ', {', '.join(problems)}), '')" if problems else "null"
-    raw = ", ".join(f"_c{index}" for index in position.values())
+    raw = ", ".join([f"_c{index}" for index in position.values()] + list(keep))
     texts = ", ".join(
         f"nullif(trim(_c{index}), '') as {_text(index)}" for index in position.values()
     )
