@@ -61,7 +61,7 @@ def test_definitions_hold_every_asset_in_one_connected_graph(defs):
             parents = graph.get(frontier.pop()).parent_keys
             frontier.extend(parents - ancestors)
             ancestors |= parents
-        assert dg.AssetKey(["raw", "orders"]) in ancestors, mart
+        assert any(key.path[0] == "raw" for key in ancestors), mart
     serving_parents = {
         key.to_user_string() for key in graph.get(dg.AssetKey(["serving", "database"])).parent_keys
     }
