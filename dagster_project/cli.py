@@ -17,7 +17,7 @@ from .settings import Settings
 
 def main(argv: list[str] | None = None) -> int:
     # Bound to the stdout of this call, so a run can divert dbt's chatter elsewhere.
-    console = Console(file=sys.stdout, highlight=False)
+    console = Console(file=sys.stdout, highlight=False, width=None if sys.stdout.isatty() else 110)
     parser = argparse.ArgumentParser(
         prog="trustwh", description="The trust-commerce warehouse: generate, run, inspect."
     )
@@ -76,38 +76,36 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     return 0 if outcome.success else 1
 
 
+SUMMARY_COLUMNS = {
+    "published": "published",
+    "blocked": "blocked",
+    "rejected": "rejected",
+    "duplicate": "duplicate",
+    "rows_loaded": "rows loaded",
+    "rows_quarantined": "rows set aside",
+}
+
+
 def _print_summary(settings: Settings, outcome: Outcome, console: Console) -> None:
-    files, _, blocked = ledger_summary(settings, outcome.started_at)
-    table = Table(title="Files landed in this run", show_edge=False)
-    for column in (
-        "entity",
-        "published",
-        "blocked",
-        "rejected",
-        "duplicate",
-        "rows loaded",
-        "rows quarantined",
-    ):
-        table.add_column(column, justify="left" if column == "entity" else "right")
-    for entity, counts in files.items():
-        table.add_row(
-            entity,
-            *[
-                str(counts.get(key, 0))
-                for key in (
-                    "published",
-                    "blocked",
-                    "rejected",
-                    "duplicate",
-                    "rows_loaded",
-                    "rows_quarantined",
-                )
-            ],
-        )
-    console.print(table)
+    files, blocked = ledger_summary(settings, outcome.started_at)
+    if files:
+        table = Table(title="Files landed in this run", show_edge=False)
+        table.add_column("entity")
+        for label in SUMMARY_COLUMNS.values():
+            table.add_column(label, justify="right")
+        for entity, counts in files.items():
+            table.add_row(entity, *[f"{counts.get(key, 0):,}" for key in SUMMARY_COLUMNS])
+        console.print(table)
+    elif outcome.success:
+        console.print(f"No new files in {settings.landing}.")
     for line in blocked:
         console.print(f"[yellow]•[/yellow] {line}")
-    if outcome.success:
+    if outcome.success and not outcome.published:
+        console.print(
+            f"[green]Run {outcome.run_id[:8]} succeeded[/green] in {outcome.seconds:.1f}s: "
+            f"nothing new to publish; [bold]{settings.serving_path}[/bold] is unchanged."
+        )
+    elif outcome.success:
         console.print(
             f"[green]Run {outcome.run_id[:8]} succeeded[/green] in {outcome.seconds:.1f}s: "
             f"{outcome.marts} marts published to [bold]{settings.serving_path}[/bold] "

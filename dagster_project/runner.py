@@ -18,7 +18,7 @@ from .settings import Settings
 STEP_LABELS = {
     "ingest_exports": "ingest and gate the landed exports",
     "dbt_models": "dbt build (seeds, staging, intermediate, marts, tests)",
-    "serving_database": "publish serving.duckdb",
+    "serving__database": "publish serving.duckdb",
 }
 
 
@@ -29,6 +29,7 @@ class Outcome:
     seconds: float
     started_at: datetime
     marts: int = 0
+    published: bool = False
     failed_step: str | None = None
     error: str | None = None
 
@@ -41,6 +42,7 @@ class _ProgressHandler(logging.Handler):
         self.console = console
         self.started: dict[str, float] = {}
         self.failures: list[tuple[str, str]] = []
+        self.failed_checks: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         meta = getattr(record, "dagster_meta", None) or {}
@@ -48,9 +50,7 @@ class _ProgressHandler(logging.Handler):
         step = meta.get("step_key") or ""
         label = STEP_LABELS.get(step, step)
         if event is None:
-            if record.levelno >= logging.WARNING and step:
-                self.console.print(f"    [yellow]![/yellow] {meta.get('orig_message', '')}")
-            return
+            return  # the ingest's per-file lines: the summary lists the files to look at
         kind = event.event_type_value
         if kind == "STEP_START":
             self.started[step] = time.perf_counter()
@@ -64,14 +64,14 @@ class _ProgressHandler(logging.Handler):
             self.failures.append((step, message))
             self.console.print(f"[red]✗[/red] {label}: {message}")
         elif kind == "STEP_SKIPPED":
-            self.console.print(f"[yellow]–[/yellow] {label}: skipped (an upstream check failed)")
+            why = "a blocking check failed" if self.failed_checks else "nothing new upstream"
+            self.console.print(f"[dim]–[/dim] {label}: skipped ({why})")
         elif kind == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
             if not evaluation.passed:
-                self.console.print(
-                    f"    [red]check failed[/red] {evaluation.asset_key.to_user_string()}"
-                    f":{evaluation.check_name}"
-                )
+                name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+                self.failed_checks.append(name)
+                self.console.print(f"    [red]check failed[/red] {name}")
 
 
 def run_job(settings: Settings, console: Console) -> Outcome:
@@ -113,13 +113,13 @@ def run_job(settings: Settings, console: Console) -> Outcome:
         started_at=started_at,
     )
     if result.success:
-        outcome.marts = sum(
-            1
+        materialized = [
+            event.asset_key.path
             for event in result.all_events
-            if event.event_type_value == "ASSET_MATERIALIZATION"
-            and event.asset_key
-            and event.asset_key.path[0] == "marts"
-        )
+            if event.event_type_value == "ASSET_MATERIALIZATION" and event.asset_key
+        ]
+        outcome.marts = sum(1 for path in materialized if path[0] == "marts")
+        outcome.published = ["serving", "database"] in materialized
     elif handler.failures:
         outcome.failed_step, outcome.error = handler.failures[0]
     else:
@@ -129,14 +129,18 @@ def run_job(settings: Settings, console: Console) -> Outcome:
 
 def ledger_summary(
     settings: Settings, since: datetime
-) -> tuple[dict[str, dict[str, int]], int, list[str]]:
+) -> tuple[dict[str, dict[str, int]], list[str]]:
     """Files by status and rows per entity landed since `since`, and lines for the files a
     person must look at (blocked, rejected)."""
     files: dict[str, dict[str, int]] = defaultdict(dict)
     attention: list[str] = []
     if not settings.warehouse_path.exists():
-        return files, 0, attention
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        return files, attention
+    try:
+        con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    except duckdb.IOException as error:
+        return files, [f"the ledger could not be read: {str(error).splitlines()[0]}"]
+    with con:
         rows = con.execute(
             """
             select entity, status, count(*), sum(rows_loaded), sum(rows_quarantined)
@@ -157,5 +161,4 @@ def ledger_summary(
             [since],
         ).fetchall():
             attention.append(f"{entity}/{name} {status}: {reason}")
-    total = sum(counts.get("rows_loaded", 0) for counts in files.values())
-    return dict(files), total, attention
+    return dict(files), attention

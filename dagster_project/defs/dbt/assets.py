@@ -13,6 +13,8 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from ..publish.serving import build_state, last_published_state
+from ..resources import WarehouseResource
 from .project import dbt_project
 
 
@@ -33,9 +35,21 @@ translator = TrustTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_
 
 
 @dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=translator)
-def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+def dbt_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+):
     """Seeds, staging, intermediate and marts, built and tested by `dbt build`. Unit tests
-    prove the SQL, not the data: they run in `make test`, not in every build."""
+    prove the SQL, not the data: they run in `make test`, not in every build.
+
+    When neither the published loads nor the dbt project changed since the last publish,
+    nothing is built (and so nothing is published): an idle run costs seconds."""
+    settings = warehouse.settings()
+    if settings.serving_path.exists():
+        with warehouse.connect() as con:
+            unchanged = last_published_state(con) == build_state(con)
+        if unchanged:
+            context.log.info("no new published loads and no model changes: nothing to build")
+            return
     yield from dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context).stream()
 
 

@@ -50,6 +50,7 @@ PUBLISH_LOG_COLUMNS = {
     "published_at": "timestamp not null",
     "loads_published": "bigint not null",
     "mart_rows": "json",
+    "state": "varchar",  # published loads and dbt project this publish was built from
 }
 
 

@@ -9,6 +9,7 @@ opens either the old file or the new one, never half of either, and never waits 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import uuid
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 
+from ...settings import DBT_PROJECT_DIR, SEEDS_DIR
 from ..ingest.contract import ENTITIES
 
 PUBLISHED_SCHEMAS = ("marts", "quality")
@@ -34,6 +36,31 @@ SERVING_SELECTS = {
 
 class PublishError(Exception):
     pass
+
+
+def build_state(con: duckdb.DuckDBPyConnection) -> str:
+    """What a publish is built from: the published loads and the dbt project's files. When
+    it equals the last publish's, a build would change nothing."""
+    digest = hashlib.sha256()
+    for (load_id,) in con.execute(
+        "select load_id from quality.load_ledger where status = 'published' order by load_id"
+    ).fetchall():
+        digest.update(load_id.encode() + b"\n")
+    folders = [DBT_PROJECT_DIR / name for name in ("models", "macros", "tests", "snapshots")]
+    files = [DBT_PROJECT_DIR / "dbt_project.yml", *sorted(SEEDS_DIR.rglob("*"))]
+    files += sorted(path for folder in folders for path in folder.rglob("*"))
+    for path in files:
+        if path.is_file():
+            digest.update(str(path.relative_to(DBT_PROJECT_DIR.parent)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def last_published_state(con: duckdb.DuckDBPyConnection) -> str | None:
+    row = con.execute(
+        "select state from quality.publish_log order by published_at desc limit 1"
+    ).fetchone()
+    return row[0] if row else None
 
 
 def publish(warehouse: Path, serving: Path) -> dict[str, int]:
@@ -59,8 +86,8 @@ def publish(warehouse: Path, serving: Path) -> dict[str, int]:
         ).fetchone()[0]
         now = datetime.now().replace(microsecond=0)
         con.execute(
-            "insert into quality.publish_log values (?, ?, ?, ?)",
-            [uuid.uuid4().hex[:12], now, loads, json.dumps(mart_rows)],
+            "insert into quality.publish_log values (?, ?, ?, ?, ?)",
+            [uuid.uuid4().hex[:12], now, loads, json.dumps(mart_rows), build_state(con)],
         )
         con.execute(f"attach '{staged}' as snapshot")
         for schema in PUBLISHED_SCHEMAS:

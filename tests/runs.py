@@ -1,0 +1,42 @@
+"""Running the real `trustwh` command in-process, and reading what it built."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import duckdb
+
+from dagster_project.cli import main
+
+
+def trustwh(*args: str | Path) -> tuple[int, str]:
+    """Run `trustwh ARGS`; return its exit code and what it printed."""
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = main([str(arg) for arg in args])
+    return code, out.getvalue()
+
+
+def query(database: Path, sql: str, params: list | None = None) -> list[tuple]:
+    with duckdb.connect(str(database), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def mart_fingerprints(serving: Path) -> dict[str, str]:
+    """A content hash of every mart, independent of row order."""
+    with duckdb.connect(str(serving), read_only=True) as con:
+        names = [
+            row[0]
+            for row in con.execute(
+                "select table_name from information_schema.tables "
+                "where table_schema = 'marts' order by 1"
+            ).fetchall()
+        ]
+        fingerprints = {}
+        for name in names:
+            rows = sorted(map(repr, con.execute(f"select * from marts.{name}").fetchall()))
+            fingerprints[name] = hashlib.sha256("\n".join(rows).encode()).hexdigest()
+    return fingerprints

@@ -1,0 +1,166 @@
+"""The whole job, as a user runs it: `trustwh generate --dirty`, `trustwh run`, and again."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import duckdb
+import pytest
+
+from dagster_project.sample_data.generate import generate
+
+from .runs import mart_fingerprints, query, trustwh
+
+pytestmark = pytest.mark.slow
+
+METRICS_MARTS = {
+    "store_cohort_retention",
+    "platform_cohort_retention",
+    "store_monthly_repurchase",
+    "platform_monthly_repurchase",
+    "live_session_performance",
+    "store_refunds_monthly",
+    "store_violations_monthly",
+    "store_compliance",
+    "seasonal_gift_list",
+}
+
+
+@pytest.fixture(scope="module")
+def dirty(tmp_path_factory):
+    """A dirty sample landing and one run over it."""
+    root = tmp_path_factory.mktemp("dirty")
+    summary = generate(root / "landing", scale=0.03, months=6, dirty=True)
+    code, output = trustwh("run", "--landing", root / "landing", "--home", root / "home")
+    return root, summary, code, output
+
+
+def test_a_dirty_landing_runs_to_the_end_with_a_clear_summary(dirty):
+    root, _, code, output = dirty
+    assert code == 0, output
+    assert "Traceback" not in output
+    assert "succeeded" in output and "blocked" in output and "rejected" in output
+    assert (root / "home" / "serving.duckdb").exists()
+
+
+def test_every_file_and_row_is_accounted_for(dirty):
+    root, summary, _, _ = dirty
+    warehouse = root / "home" / "warehouse.duckdb"
+    landed = sorted(
+        f"{path.parent.name}/{path.name}"
+        for path in (root / "landing").glob("*/*")
+        if path.is_file()
+    )
+    ledger = query(warehouse, "select entity || '/' || file_name from quality.load_ledger")
+    assert sorted(row[0] for row in ledger) == landed  # one ledger row per landed file
+    unbalanced = query(
+        warehouse,
+        "select file_name from quality.load_ledger "
+        "where rows_read != rows_loaded + rows_quarantined",
+    )
+    assert unbalanced == []
+    for case in summary.dirty.values():
+        [(status, rows_read, quarantined, reason)] = query(
+            warehouse,
+            "select status, rows_read, rows_quarantined, reason from quality.load_ledger "
+            "where entity || '/' || file_name = ?",
+            [case.file],
+        )
+        assert status == case.expect, (case.name, reason)
+        if case.data_rows is not None and status != "duplicate":
+            assert (rows_read, quarantined) == (case.data_rows, case.bad_rows), case.name
+        if status != "published":
+            assert reason, case.name
+
+
+def test_blocked_loads_stay_out_of_the_marts(dirty):
+    root, _, _, _ = dirty
+    warehouse = root / "home" / "warehouse.duckdb"
+    blocked = query(
+        warehouse,
+        "select count(*) from raw.orders where _load_id in "
+        "(select load_id from quality.load_ledger where status = 'blocked')",
+    )[0][0]
+    visible = query(
+        warehouse,
+        "select count(*) from staging.stg_orders where load_id in "
+        "(select load_id from quality.load_ledger where status != 'published')",
+    )[0][0]
+    assert blocked > 0 and visible == 0
+
+
+def test_serving_has_every_mart_and_no_personal_data(dirty):
+    root, _, _, _ = dirty
+    serving = root / "home" / "serving.duckdb"
+    tables = {
+        f"{schema}.{name}"
+        for schema, name in query(
+            serving, "select table_schema, table_name from information_schema.tables"
+        )
+    }
+    assert {f"marts.{name}" for name in METRICS_MARTS} <= tables
+    assert {"quality.load_ledger", "quality.quarantine", "quality.check_results"} <= tables
+    assert not any(name.startswith(("raw.", "staging.", "intermediate.")) for name in tables)
+    columns = query(
+        serving,
+        "select table_schema, table_name, column_name from information_schema.columns "
+        "where data_type in ('VARCHAR', 'JSON')",
+    )
+    assert not [c for c in columns if c[2] in ("receiver_phone", "receiver_address")]
+    addresses = {
+        row[0]
+        for row in query(
+            root / "home" / "warehouse.duckdb",
+            "select distinct receiver_address from raw.orders where receiver_address is not null",
+        )
+    }
+    mobile = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
+    with duckdb.connect(str(serving), read_only=True) as con:
+        for schema, table, column in columns:
+            values = con.execute(f'select distinct "{column}" from {schema}.{table}').fetchall()
+            for (value,) in values:
+                if value is None:
+                    continue
+                assert not mobile.search(value), (schema, table, column, value)
+                assert not any(address in value for address in addresses), (table, column)
+
+
+def test_a_rerun_changes_nothing_and_readers_keep_reading(dirty):
+    root, _, _, _ = dirty
+    serving = root / "home" / "serving.duckdb"
+    warehouse = root / "home" / "warehouse.duckdb"
+    before = mart_fingerprints(serving)
+    ledger_before = query(warehouse, "select * from quality.load_ledger order by load_id")
+    reader = duckdb.connect(str(serving), read_only=True)  # a BI user, connected throughout
+    try:
+        code, output = trustwh("run", "--landing", root / "landing", "--home", root / "home")
+        assert code == 0, output
+        assert reader.execute("select count(*) from marts.store_monthly_repurchase").fetchone()
+    finally:
+        reader.close()
+    assert query(warehouse, "select * from quality.load_ledger order by load_id") == ledger_before
+    assert mart_fingerprints(serving) == before
+
+
+def test_two_runs_on_a_split_landing_equal_one_run_on_all_of_it(dirty, tmp_path):
+    root, _, _, _ = dirty
+    files = sorted((root / "landing").glob("*/*"), key=lambda path: (path.name[-12:], path.name))
+    landing = tmp_path / "landing"
+    half = len(files) // 2
+    for batch in (files[:half], files[half:]):
+        for path in batch:
+            target = landing / path.parent.name / path.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+        code, output = trustwh("run", "--landing", landing, "--home", tmp_path / "home")
+        assert code == 0, output
+    assert mart_fingerprints(tmp_path / "home" / "serving.duckdb") == mart_fingerprints(
+        root / "home" / "serving.duckdb"
+    )
+
+
+def test_a_missing_landing_folder_is_a_message_not_a_traceback(tmp_path):
+    code, output = trustwh("run", "--landing", tmp_path / "nowhere", "--home", tmp_path / "home")
+    assert code == 2
+    assert "does not exist" in output and "Traceback" not in output
