@@ -1,4 +1,4 @@
-"""The sample-export generator: deterministic, varied the way EXPORTS.md says, and dirty on demand."""
+"""The sample-export generator: deterministic, varied as EXPORTS.md says, dirty on demand."""
 
 from __future__ import annotations
 
@@ -137,8 +137,9 @@ def test_same_seed_gives_the_same_bytes_and_another_seed_does_not(
     other = tmp_path / "other"
     generate(other, seed=8, scale=SCALE)
     theirs, ours = digests(other), digests(out)
-    assert set(theirs) <= set(ours)  # same layout ...
-    assert sum(theirs[name] != ours[name] for name in theirs) > len(theirs) / 2  # ... other data
+    common = set(theirs) & set(ours)  # tiny months of small stores may have no refunds
+    assert len(common) > 0.8 * len(theirs)
+    assert sum(theirs[name] != ours[name] for name in common) > 0.9 * len(common)
 
 
 def test_layout_follows_the_file_contract(landing: tuple[Path, GenerateSummary]) -> None:
@@ -360,9 +361,7 @@ def test_dirty_writes_every_bad_input_case(landing: tuple[Path, GenerateSummary]
             with pytest.raises(UnicodeDecodeError):
                 data.decode(encoding)
     duplicate = (out / cases["same_bytes"].file).read_bytes()
-    originals = [
-        path for path in (out / "orders").iterdir() if path.read_bytes() == duplicate
-    ]
+    originals = [path for path in (out / "orders").iterdir() if path.read_bytes() == duplicate]
     assert len(originals) == 2
     _, _, rows = read_export(out / cases["missing_required_column"].file)
     assert header_language(ENTITIES["orders"], rows[0]) is None
