@@ -31,12 +31,12 @@ test: install lint
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/sqlfluff lint dbt_project --processes 2
+	TRUSTWH_WAREHOUSE=:memory: $(BIN)/sqlfluff lint dbt_project --processes 2
 
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
-	$(BIN)/sqlfluff fix dbt_project --processes 2
+	TRUSTWH_WAREHOUSE=:memory: $(BIN)/sqlfluff fix dbt_project --processes 2
 
 ## dev: the Dagster UI on http://127.0.0.1:3000 over the same home and landing as `make run`
 dev: install

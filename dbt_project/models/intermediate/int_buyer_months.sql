@@ -1,0 +1,49 @@
+{#- A table, not a view: two platform marts and the tests read it; as a view each of them
+    would re-aggregate every buyer, store and month. -#}
+
+with
+
+buyer_store_months as (
+    select * from {{ ref('int_buyer_store_months') }}
+),
+
+buyer_months as (
+    select
+        buyer_id,
+        purchase_month,
+        sum(orders) as orders,
+        sum(gmv) as gmv,
+        {{ dbt.bool_or('has_trust_card_purchase') }} as has_trust_card_purchase
+    from buyer_store_months
+    group by buyer_id, purchase_month
+),
+
+with_cohort_month as (
+    select
+        *,
+        -- The platform cohort: the month of the buyer's first valid purchase at any store.
+        min(purchase_month) over (partition by buyer_id) as cohort_month
+    from buyer_months
+),
+
+with_month_offset as (
+    select
+        *,
+        {{ dbt.datediff('cohort_month', 'purchase_month', 'month') }}
+            as month_offset
+    from with_cohort_month
+),
+
+final as (
+    select
+        buyer_id,
+        purchase_month,
+        cohort_month,
+        cast(month_offset as {{ dbt.type_int() }}) as month_offset,
+        cast(orders as {{ dbt.type_bigint() }}) as orders,
+        cast(gmv as decimal(18, 2)) as gmv,
+        has_trust_card_purchase
+    from with_month_offset
+)
+
+select * from final

@@ -1,0 +1,55 @@
+{#- A table, not a view: the five repurchase marts, int_buyer_months and the tests read it; as
+    a view each of them would re-aggregate every valid purchase (10M orders). -#}
+
+with
+
+valid_purchases as (
+    select * from {{ ref('int_valid_purchases') }}
+),
+
+buyer_store_months as (
+    select
+        store_id,
+        buyer_id,
+        purchase_month,
+        min(paid_at) as month_first_paid_at,
+        count(*) as orders,
+        -- An order exported without paid_amount adds nothing to GMV.
+        coalesce(sum(paid_amount), 0) as gmv,
+        {{ dbt.bool_or('coalesce(is_trust_card, false)') }} as has_trust_card_purchase
+    from valid_purchases
+    group by store_id, buyer_id, purchase_month
+),
+
+with_cohort_month as (
+    select
+        *,
+        -- A buyer's cohort month at a store is the month of their first valid purchase there.
+        min(purchase_month) over (partition by store_id, buyer_id) as cohort_month,
+        min(month_first_paid_at) over (partition by store_id, buyer_id) as store_first_paid_at
+    from buyer_store_months
+),
+
+with_month_offset as (
+    select
+        *,
+        {{ dbt.datediff('cohort_month', 'purchase_month', 'month') }}
+            as month_offset
+    from with_cohort_month
+),
+
+final as (
+    select
+        store_id,
+        buyer_id,
+        purchase_month,
+        cohort_month,
+        cast(month_offset as {{ dbt.type_int() }}) as month_offset,
+        store_first_paid_at,
+        cast(orders as {{ dbt.type_bigint() }}) as orders,
+        cast(gmv as decimal(18, 2)) as gmv,
+        has_trust_card_purchase
+    from with_month_offset
+)
+
+select * from final

@@ -1,0 +1,36 @@
+with
+
+fan_snapshots as (
+    select * from {{ ref('int_fan_snapshots') }}
+),
+
+latest_snapshot_dates as (
+    select
+        store_id,
+        max(snapshot_date) as snapshot_date
+    from fan_snapshots
+    group by store_id
+),
+
+final as (
+    select
+        fan_snapshots.snapshot_date,
+        fan_snapshots.store_id,
+        fan_snapshots.fan_id,
+        fan_snapshots.followed_at,
+        fan_snapshots.is_following,
+        fan_snapshots.fan_club_level,
+        fan_snapshots.fan_club_joined_at,
+        fan_snapshots.load_id,
+        fan_snapshots.source_file_name,
+        fan_snapshots.export_date,
+        fan_snapshots.source_row_number,
+        fan_snapshots.loaded_at
+    from fan_snapshots
+    inner join latest_snapshot_dates
+        on
+            fan_snapshots.store_id = latest_snapshot_dates.store_id
+            and fan_snapshots.snapshot_date = latest_snapshot_dates.snapshot_date
+)
+
+select * from final

@@ -1,0 +1,95 @@
+with
+
+valid_purchases as (
+    select * from {{ ref('int_valid_purchases') }}
+),
+
+counted_refunds as (
+    select * from {{ ref('int_counted_refunds') }}
+),
+
+orders_by_month as (
+    select
+        store_id,
+        purchase_month,
+        count(*) as orders
+    from valid_purchases
+    group by store_id, purchase_month
+),
+
+-- A refund belongs to the store and month of the order it refunds, whenever it was requested.
+refunds_of_purchases as (
+    select
+        valid_purchases.store_id,
+        valid_purchases.purchase_month,
+        counted_refunds.order_id,
+        counted_refunds.refund_type,
+        counted_refunds.refund_amount,
+        counted_refunds.shipping_subsidy_amount,
+        counted_refunds.resolution_hours
+    from counted_refunds
+    inner join valid_purchases
+        on counted_refunds.order_id = valid_purchases.order_id
+),
+
+refunds_by_month as (
+    select
+        store_id,
+        purchase_month,
+        count(distinct order_id) as refunded_orders,
+        count(distinct case when refund_type = 'refund_without_return' then order_id end)
+            as refund_without_return_orders,
+        count(distinct case when refund_type = 'return_and_refund' then order_id end)
+            as return_and_refund_orders,
+        count(distinct case when refund_type = 'refund_only' then order_id end)
+            as refund_only_orders,
+        count(distinct case when refund_type = 'exchange' then order_id end)
+            as exchange_orders,
+        sum(refund_amount) as refund_amount,
+        sum(shipping_subsidy_amount) as shipping_subsidy_amount,
+        -- Open requests have no resolution_hours and are ignored; NULL when none is resolved.
+        percentile_cont(0.5) within group (order by resolution_hours) as median_resolution_hours
+    from refunds_of_purchases
+    group by store_id, purchase_month
+),
+
+joined as (
+    select
+        orders_by_month.store_id,
+        orders_by_month.purchase_month,
+        orders_by_month.orders,
+        coalesce(refunds_by_month.refunded_orders, 0) as refunded_orders,
+        coalesce(refunds_by_month.refund_without_return_orders, 0)
+            as refund_without_return_orders,
+        coalesce(refunds_by_month.return_and_refund_orders, 0) as return_and_refund_orders,
+        coalesce(refunds_by_month.refund_only_orders, 0) as refund_only_orders,
+        coalesce(refunds_by_month.exchange_orders, 0) as exchange_orders,
+        coalesce(refunds_by_month.refund_amount, 0) as refund_amount,
+        coalesce(refunds_by_month.shipping_subsidy_amount, 0) as shipping_subsidy_amount,
+        refunds_by_month.median_resolution_hours
+    from orders_by_month
+    left join refunds_by_month
+        on
+            orders_by_month.store_id = refunds_by_month.store_id
+            and orders_by_month.purchase_month = refunds_by_month.purchase_month
+),
+
+final as (
+    select
+        store_id,
+        purchase_month as month,
+        cast(orders as {{ dbt.type_bigint() }}) as orders,
+        cast(refunded_orders as {{ dbt.type_bigint() }}) as refunded_orders,
+        cast(refunded_orders as double) / orders as refund_rate,
+        cast(refund_without_return_orders as {{ dbt.type_bigint() }})
+            as refund_without_return_orders,
+        cast(return_and_refund_orders as {{ dbt.type_bigint() }}) as return_and_refund_orders,
+        cast(refund_only_orders as {{ dbt.type_bigint() }}) as refund_only_orders,
+        cast(refund_amount as decimal(18, 2)) as refund_amount,
+        cast(shipping_subsidy_amount as decimal(18, 2)) as shipping_subsidy_amount,
+        cast(median_resolution_hours as double) as median_resolution_hours,
+        cast(exchange_orders as {{ dbt.type_bigint() }}) as exchange_orders
+    from joined
+)
+
+select * from final

@@ -1,0 +1,110 @@
+with
+
+session_purchases as (
+    select * from {{ ref('int_valid_purchases') }}
+    where live_session_id is not null
+),
+
+buyer_store_months as (
+    select * from {{ ref('int_buyer_store_months') }}
+),
+
+session_store_orders as (
+    select
+        live_session_id,
+        store_id,
+        count(*) as orders
+    from session_purchases
+    group by live_session_id, store_id
+),
+
+ranked_session_stores as (
+    -- A session belongs to one store; if exports disagree the store with most orders wins
+    -- (on a tie, the first store id, so the answer does not change between runs).
+    select
+        live_session_id,
+        store_id,
+        row_number() over (
+            partition by live_session_id
+            order by orders desc, store_id asc
+        ) as store_rank
+    from session_store_orders
+),
+
+session_stores as (
+    select
+        live_session_id,
+        store_id
+    from ranked_session_stores
+    where store_rank = 1
+),
+
+sessions as (
+    select
+        live_session_id,
+        min(paid_at) as first_paid_at,
+        count(*) as orders,
+        count(distinct buyer_id) as buyers,
+        coalesce(sum(paid_amount), 0) as gmv
+    from session_purchases
+    group by live_session_id
+),
+
+session_buyers as (
+    select distinct
+        live_session_id,
+        buyer_id
+    from session_purchases
+),
+
+buyer_store_first_purchases as (
+    -- One row per buyer and store: when the buyer first bought there.
+    select
+        store_id,
+        buyer_id,
+        store_first_paid_at
+    from buyer_store_months
+    where month_offset = 0
+),
+
+returning_session_buyers as (
+    -- Returning: a valid purchase at the session's store paid strictly before the session's
+    -- first payment, that is, their first purchase there was; compared once per buyer.
+    select
+        session_buyers.live_session_id,
+        count(*) as returning_buyers
+    from session_buyers
+    inner join sessions
+        on session_buyers.live_session_id = sessions.live_session_id
+    inner join session_stores
+        on session_buyers.live_session_id = session_stores.live_session_id
+    inner join buyer_store_first_purchases
+        on
+            session_stores.store_id = buyer_store_first_purchases.store_id
+            and session_buyers.buyer_id = buyer_store_first_purchases.buyer_id
+    where buyer_store_first_purchases.store_first_paid_at < sessions.first_paid_at
+    group by session_buyers.live_session_id
+),
+
+final as (
+    select
+        sessions.live_session_id,
+        session_stores.store_id,
+        cast(sessions.first_paid_at as date) as session_date,
+        sessions.first_paid_at,
+        cast(sessions.orders as {{ dbt.type_bigint() }}) as orders,
+        cast(sessions.buyers as {{ dbt.type_bigint() }}) as buyers,
+        cast(sessions.gmv as decimal(18, 2)) as gmv,
+        cast(
+            coalesce(returning_session_buyers.returning_buyers, 0) as {{ dbt.type_bigint() }}
+        ) as returning_buyers,
+        cast(coalesce(returning_session_buyers.returning_buyers, 0) as double)
+        / sessions.buyers as session_repurchase_rate
+    from sessions
+    inner join session_stores
+        on sessions.live_session_id = session_stores.live_session_id
+    left join returning_session_buyers
+        on sessions.live_session_id = returning_session_buyers.live_session_id
+)
+
+select * from final

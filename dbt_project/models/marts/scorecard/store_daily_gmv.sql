@@ -1,0 +1,33 @@
+with
+
+valid_purchases as (
+    select * from {{ ref('int_valid_purchases') }}
+),
+
+store_days as (
+    select
+        store_id,
+        purchase_date,
+        count(*) as orders,
+        count(distinct buyer_id) as buyers,
+        -- An order exported without paid_amount adds nothing to GMV.
+        coalesce(sum(paid_amount), 0) as gmv,
+        count(case when channel = 'live' then 1 end) as live_orders,
+        coalesce(sum(case when channel = 'live' then paid_amount end), 0) as live_gmv
+    from valid_purchases
+    group by store_id, purchase_date
+),
+
+final as (
+    select
+        store_id,
+        purchase_date,
+        cast(orders as {{ dbt.type_bigint() }}) as orders,
+        cast(buyers as {{ dbt.type_bigint() }}) as buyers,
+        cast(gmv as decimal(18, 2)) as gmv,
+        cast(live_orders as {{ dbt.type_bigint() }}) as live_orders,
+        cast(live_gmv as decimal(18, 2)) as live_gmv
+    from store_days
+)
+
+select * from final
