@@ -39,13 +39,14 @@ class PublishError(Exception):
 
 
 def build_state(con: duckdb.DuckDBPyConnection) -> str:
-    """What a publish is built from: the published loads and the dbt project's files. When
-    it equals the last publish's, a build would change nothing."""
+    """What a publish is built from: every load and its status (a blocked or rejected file
+    must reach the quality tables too) and the dbt project's files. When it equals the last
+    publish's, a build would change nothing."""
     digest = hashlib.sha256()
-    for (load_id,) in con.execute(
-        "select load_id from quality.load_ledger where status = 'published' order by load_id"
+    for load_id, status in con.execute(
+        "select load_id, status from quality.load_ledger order by load_id"
     ).fetchall():
-        digest.update(load_id.encode() + b"\n")
+        digest.update(f"{load_id}:{status}\n".encode())
     folders = [DBT_PROJECT_DIR / name for name in ("models", "macros", "tests", "snapshots")]
     files = [DBT_PROJECT_DIR / "dbt_project.yml", *sorted(SEEDS_DIR.rglob("*"))]
     files += sorted(path for folder in folders for path in folder.rglob("*"))
