@@ -14,4 +14,7 @@ defs = dg.Definitions(
     schedules=[daily_schedule],
     sensors=[landing_sensor],
     resources={"warehouse": WarehouseResource(), "dbt": dbt_resource()},
+    # The steps share one DuckDB file and run one after another: a process per step only
+    # adds start-up time.
+    executor=dg.in_process_executor,
 )

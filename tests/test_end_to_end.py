@@ -164,3 +164,21 @@ def test_a_missing_landing_folder_is_a_message_not_a_traceback(tmp_path):
     code, output = trustwh("run", "--landing", tmp_path / "nowhere", "--home", tmp_path / "home")
     assert code == 2
     assert "does not exist" in output and "Traceback" not in output
+
+
+def test_the_sample_has_the_shape_of_the_article(dirty):
+    root, _, _, _ = dirty
+    serving = root / "home" / "serving.duckdb"
+    [(tea_sessions,)] = query(
+        serving,
+        "select avg(session_repurchase_rate) from marts.live_session_performance "
+        "where store_id = 'S001' and session_date >= (select max(session_date) - 60 "
+        "from marts.live_session_performance)",
+    )
+    assert tea_sessions > 0.75  # 露露: single-session repurchase 93.8%
+    [(violations,)] = query(
+        serving, "select counted_violations from marts.store_compliance where store_id = 'S004'"
+    )
+    assert violations == 0  # 鑫鑫: zero violations since the first stream
+    coverage = query(serving, "select trust_card_coverage from marts.platform_monthly_repurchase")
+    assert all(0.9 < value <= 1.0 for (value,) in coverage)  # trust card covers >97%
