@@ -241,3 +241,10 @@ def test_every_entity_reads_its_own_contract(con, tmp_path):
         write_export(tmp_path, entity.name, f"{entity.name}_20210902.csv", [], language="zh")
         entries = ingest_entity(con, entity, tmp_path / entity.name, tmp_path, LOADED_AT, 0.05)
         assert [entry.status for entry in entries] == ["published"], entries[0].reason
+
+
+def test_a_column_added_to_the_contract_is_added_to_an_existing_raw_table(con, tmp_path):
+    con.execute("alter table raw.orders drop column category")
+    create_tables(con)
+    columns = [row[0] for row in con.execute("describe raw.orders").fetchall()]
+    assert "category" in columns

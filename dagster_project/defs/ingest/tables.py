@@ -67,14 +67,26 @@ def raw_columns(entity: Entity) -> dict[str, str]:
 
 
 def create_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the raw and quality schemas and tables if they do not exist yet."""
+    """Create the raw and quality schemas and tables if they do not exist yet, and add the
+    columns a contract entry gained since (older rows read NULL there)."""
     con.execute("create schema if not exists raw")
     con.execute("create schema if not exists quality")
     for entity in ENTITIES.values():
+        columns = raw_columns(entity)
         con.execute(
-            f"create table if not exists {raw_table(entity)} (\n"
-            f"    {_columns_sql(raw_columns(entity))}\n)"
+            f"create table if not exists {raw_table(entity)} (\n    {_columns_sql(columns)}\n)"
         )
+        present = {
+            row[0]
+            for row in con.execute(
+                "select column_name from information_schema.columns "
+                "where table_schema = 'raw' and table_name = ?",
+                [entity.name],
+            ).fetchall()
+        }
+        for name, sql_type in columns.items():
+            if name not in present:
+                con.execute(f"alter table {raw_table(entity)} add column {name} {sql_type}")
     con.execute(
         f"create table if not exists quality.load_ledger (\n    {_columns_sql(LEDGER_COLUMNS)}\n)"
     )
