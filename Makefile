@@ -45,5 +45,10 @@ dev: install
 	DAGSTER_HOME=$(abspath $(WAREHOUSE_HOME))/dagster \
 	$(BIN)/dagster dev -m dagster_project.definitions -h 127.0.0.1 -p 3000
 
+## bench: time full, incremental and idle builds against a plain DuckDB load (POINTS=0.1M,1M,10M)
+POINTS ?= 0.1M,1M,10M
+bench: install
+	$(BIN)/trustwh bench --points $(POINTS) --out bench/results
+
 clean:
 	rm -rf $(WAREHOUSE_HOME) dbt_project/target dbt_project/logs

@@ -11,8 +11,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from .runner import Outcome, ledger_summary, run_job
-from .settings import Settings
+from .runner import Outcome, ledger_summary, run_job, serve_docs
+from .settings import Settings, SettingsError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,9 +33,44 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="ingest new exports, gate, build and publish")
     _add_location_args(run)
 
+    release = commands.add_parser("release", help="publish a blocked load on purpose")
+    release.add_argument("load_id", metavar="LOAD_ID", help="the load, as in quality.load_ledger")
+    release.add_argument("--reason", required=True, help="why it may be published (recorded)")
+    release.add_argument("--home", type=Path, help="warehouse home (env TRUSTWH_HOME)")
+
+    report = commands.add_parser("report", help="print the governance report's path, or serve it")
+    report.add_argument("--home", type=Path, help="warehouse home (env TRUSTWH_HOME)")
+    report.add_argument("--serve", action="store_true", help="serve it on 127.0.0.1 until Ctrl-C")
+    report.add_argument("--port", type=int, default=8765, help="port for --serve (0: any free)")
+
+    docs = commands.add_parser("docs", help="serve the dbt docs of the marts on 127.0.0.1")
+    docs.add_argument("--home", type=Path, help="warehouse home (env TRUSTWH_HOME)")
+    docs.add_argument("--port", type=int, default=8580, help="port (0: any free one)")
+
+    bench = commands.add_parser("bench", help="time runs against a plain DuckDB load")
+    bench.add_argument("--points", default="0.1M,1M,10M", help="orders per point (0.1M,1M,10M)")
+    bench.add_argument("--out", type=Path, default=Path("bench/results"), help="results folder")
+    bench.add_argument("--work", type=Path, help="scratch folder (default: a temp folder)")
+    bench.add_argument("--keep", action="store_true", help="keep landings and homes")
+
     args = parser.parse_args(argv)
+    if args.command == "release":
+        from .defs.quality.release import release_command
+
+        warehouse = Settings.load(home=args.home).warehouse_path
+        return release_command(warehouse, args.load_id, args.reason, console.file)
+    if args.command == "bench":
+        from .bench.runner import bench_command
+
+        return bench_command(args, console)
     if args.command == "generate":
         return _generate(args, console)
+    if args.command == "docs":
+        return serve_docs(Settings.load(home=args.home), args.port, console)
+    if args.command == "report":
+        from .defs.quality.report import report_command
+
+        return report_command(Settings.load(home=args.home), args.serve, args.port, console.out)
     return _run(args, console)
 
 
@@ -64,6 +99,11 @@ def _run(args: argparse.Namespace, console: Console) -> int:
             "<landing>/orders, refunds, fans and violations, or write a sample with "
             "`trustwh generate --out <landing>`."
         )
+        return 2
+    try:
+        settings.pii_key()  # in production, a missing key stops the run before it starts
+    except SettingsError as error:
+        console.print(f"[red]{error}[/red]")
         return 2
     settings.export_env()
     settings.dagster_home.mkdir(parents=True, exist_ok=True)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import http.server
 import logging
 import time
+import urllib.parse
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,8 +20,9 @@ from .settings import Settings
 
 STEP_LABELS = {
     "ingest_exports": "ingest and gate the landed exports",
-    "dbt_models": "dbt build (seeds, staging, intermediate, marts, tests)",
+    "dbt_models": "dbt build (seeds, staging, intermediate, marts, tests) and docs",
     "serving__database": "publish serving.duckdb",
+    "quality__report": "write the governance report",
 }
 
 
@@ -162,3 +166,43 @@ def ledger_summary(
         ).fetchall():
             attention.append(f"{entity}/{name} {status}: {reason}")
     return dict(files), attention
+
+
+# The docs site and its data; not the compiled SQL, logs and parse cache dbt leaves beside them.
+DOCS_FILES = ("index.html", "manifest.json", "catalog.json", "static_index.html")
+
+
+class _DocsHandler(http.server.SimpleHTTPRequestHandler):
+    def send_head(self):  # type: ignore[override]  # both GET and HEAD pass here
+        name = urllib.parse.urlsplit(self.path).path.lstrip("/")
+        if name not in ("", *DOCS_FILES):
+            self.send_error(404, "not part of the docs site")
+            return None
+        return super().send_head()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def serve_docs(settings: Settings, port: int, console: Console) -> int:
+    """Serve the dbt docs `trustwh run` generated into HOME/docs on 127.0.0.1 until Ctrl-C."""
+    if not (settings.docs_path / "index.html").is_file():
+        console.print(
+            f"[red]No dbt docs in {settings.docs_path} yet.[/red] Each `trustwh run` that "
+            "builds generates them: run `trustwh run` first (or pass the right --home)."
+        )
+        return 2
+    handler = functools.partial(_DocsHandler, directory=str(settings.docs_path))
+    try:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    except OSError as error:
+        console.print(f"[red]Cannot listen on 127.0.0.1:{port}:[/red] {error.strerror}; try --port")
+        return 2
+    with server:
+        console.print(
+            f"dbt docs of {settings.home} on http://127.0.0.1:{server.server_port}/ "
+            "(Ctrl-C to stop)"
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            server.serve_forever()
+    return 0

@@ -6,7 +6,8 @@ Read at run time (never at import), so the same code serves the CLI, `dagster de
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+import secrets
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -18,6 +19,14 @@ ENV_LANDING = "TRUSTWH_LANDING"
 ENV_QUARANTINE_THRESHOLD = "TRUSTWH_QUARANTINE_THRESHOLD"
 ENV_MEMORY_LIMIT = "TRUSTWH_MEMORY_LIMIT"
 ENV_THREADS = "TRUSTWH_THREADS"
+ENV_ALERT_WEBHOOK = "TRUSTWH_ALERT_WEBHOOK"  # alerts are also POSTed here as JSON
+ENV_MODE = "TRUSTWH_ENV"  # `production`: secrets must come from the environment
+ENV_PII_KEY = "TRUSTWH_PII_KEY"  # keys the pseudonyms of receiver phones and addresses
+PII_KEY_LENGTH = (16, 64)  # characters; at most one HMAC-SHA256 block
+
+
+class SettingsError(Exception):
+    """A setting a person must fix; the message says which and how."""
 
 
 @dataclass(frozen=True)
@@ -26,8 +35,14 @@ class Settings:
     landing: Path
     # A load with a larger share of its data rows quarantined is blocked (EXPORTS.md: 5%).
     quarantine_threshold: float = 0.05
-    memory_limit: str = "4GB"
+    # Per DuckDB database opened (ingest, then dbt in its own process while the run's process
+    # lives on): 2GB keeps a 10M-order build under 4 GiB peak RSS; beyond it DuckDB spills to
+    # temp_dir (bench/results).
+    memory_limit: str = "2GB"
     threads: int = 2
+    alert_webhook: str | None = None
+    production: bool = False
+    pii_key_value: str | None = field(default=None, repr=False)
 
     @property
     def warehouse_path(self) -> Path:
@@ -51,6 +66,53 @@ class Settings:
     def dagster_home(self) -> Path:
         return self.home / "dagster"
 
+    @property
+    def docs_path(self) -> Path:
+        """The dbt docs site of this home (`trustwh docs` serves it)."""
+        return self.home / "docs"
+
+    @property
+    def pii_key_path(self) -> Path:
+        """The generated local key, outside production only."""
+        return self.home / "pii.key"
+
+    def pii_key(self) -> str:
+        """The secret of the keyed hash (HMAC-SHA256) that pseudonymises personal data.
+
+        From TRUSTWH_PII_KEY; in production mode it must be set. Otherwise a key is generated
+        once into HOME/pii.key (mode 0600) and reused, so pseudonyms are stable per home."""
+        low, high = PII_KEY_LENGTH
+        if self.pii_key_value:
+            key = self.pii_key_value
+            if not (low <= len(key) <= high and key.isascii() and key.isprintable()):
+                raise SettingsError(
+                    f"{ENV_PII_KEY} must be {low} to {high} printable ASCII characters: use a "
+                    "random secret, e.g. the output of `openssl rand -hex 32`."
+                )
+            return key
+        if self.production:
+            raise SettingsError(
+                f"{ENV_MODE}=production but {ENV_PII_KEY} is not set. Set it from your secret "
+                "store to a random secret (e.g. `openssl rand -hex 32`): it keys the "
+                "pseudonyms of receiver phones and addresses. Never commit it."
+            )
+        path = self.pii_key_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            key = path.read_text(encoding="ascii").strip()
+            if not low <= len(key) <= high:
+                raise SettingsError(
+                    f"{path} does not hold a key: delete it to generate a new one "
+                    "(pseudonyms in the working database will change)."
+                ) from None
+            return key
+        key = secrets.token_hex(32)
+        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+            handle.write(key + "\n")
+        return key
+
     @classmethod
     def load(cls, **overrides: object) -> Settings:
         """Settings from the environment, with explicit non-None overrides on top."""
@@ -59,8 +121,11 @@ class Settings:
             home=Path(env.get(ENV_HOME, ".trustwh")),
             landing=Path(env.get(ENV_LANDING, "landing")),
             quarantine_threshold=float(env.get(ENV_QUARANTINE_THRESHOLD, "0.05")),
-            memory_limit=env.get(ENV_MEMORY_LIMIT, "4GB"),
+            memory_limit=env.get(ENV_MEMORY_LIMIT, "2GB"),
             threads=int(env.get(ENV_THREADS, "2")),
+            alert_webhook=env.get(ENV_ALERT_WEBHOOK) or None,
+            production=env.get(ENV_MODE, "").strip().lower() == "production",
+            pii_key_value=env.get(ENV_PII_KEY) or None,
         )
         given = {key: value for key, value in overrides.items() if value is not None}
         settings = replace(settings, **given)

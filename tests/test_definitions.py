@@ -67,7 +67,11 @@ def test_definitions_hold_every_asset_in_one_connected_graph(defs):
     }
     assert {f"marts/{name}" for name in REPURCHASE_MARTS | TRUST_MARTS} <= serving_parents
     assert defs.resolve_job_def("trustwh") is not None
-    assert {sensor.name for sensor in defs.sensors} == {"landing_sensor"}
+    assert {sensor.name for sensor in defs.sensors} == {
+        "landing_sensor",
+        "run_failure_alert",
+        "blocked_load_alert",
+    }
     assert {schedule.name for schedule in defs.schedules} == {"daily_build"}
 
 

@@ -1,7 +1,9 @@
 """dbt models, seeds and tests as Dagster assets and checks: one graph with the ingest step."""
 
+import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from ...settings import ENV_PII_KEY, Settings
 from ..publish.serving import build_state, last_published_state
 from ..resources import WarehouseResource
 from .project import dbt_project
@@ -50,7 +53,45 @@ def dbt_models(
         if unchanged:
             context.log.info("no new published loads and no model changes: nothing to build")
             return
-    yield from dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context).stream()
+    # The key of the pseudonyms (stg_orders) is given to dbt for this invocation only.
+    with _environment({ENV_PII_KEY: settings.pii_key()}):
+        build = dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context)
+        yield from build.stream()
+    if not generate_docs(dbt, settings):
+        context.log.warning(f"dbt docs generate failed; see {settings.docs_path / 'dbt.log'}")
+
+
+# What the docs' compiled SQL shows in place of the key: BI users read the docs.
+DOCS_PII_KEY = "TRUSTWH_PII_KEY is not shown in the docs"
+
+
+def generate_docs(dbt: DbtCliResource, settings: Settings) -> bool:
+    """`dbt docs generate` into HOME/docs, the site `trustwh docs` serves (lineage, every model
+    and column described, the catalog of the working database). Run after a successful build."""
+    with _environment({ENV_PII_KEY: DOCS_PII_KEY}):
+        docs = dbt.cli(
+            ["docs", "generate", "--static"],
+            manifest=dbt_project.manifest_path,
+            target_path=settings.docs_path,
+            raise_on_error=False,
+        )
+        docs.wait()
+    return docs.is_successful()
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the dbt processes started inside, then restore them."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def dbt_resource() -> DbtCliResource:

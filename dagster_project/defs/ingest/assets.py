@@ -6,6 +6,14 @@ from datetime import datetime
 import dagster as dg
 import duckdb
 
+from ..quality.expectations import (
+    CheckOutcome,
+    asset_check_results,
+    asset_check_specs,
+    gx_dir,
+    validate_loads,
+)
+from ..quality.gate import BLOCKED, PUBLISHED
 from ..resources import WarehouseResource
 from .contract import ENTITIES, Entity
 from .loader import LedgerEntry, ingest_entity
@@ -52,18 +60,23 @@ ACCOUNTING_CHECKS = [
     )
     for entity in ENTITIES.values()
 ]
+# The quality gate: one check per expectation of data_tests/ on the raw asset it guards.
+GATE_CHECKS = [
+    spec for entity in ENTITIES.values() for spec in asset_check_specs(entity, raw_key(entity))
+]
 
 
 @dg.multi_asset(
     name="ingest_exports",
     specs=RAW_SPECS + QUALITY_SPECS,
-    check_specs=ACCOUNTING_CHECKS,
+    check_specs=ACCOUNTING_CHECKS + GATE_CHECKS,
 )
 def ingest_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Load every new file of the landing folder: parse, quarantine bad rows, gate each load."""
     settings = warehouse.settings()
     loaded_at = datetime.now().replace(microsecond=0)
     all_entries: list[LedgerEntry] = []
+    outcomes: dict[str, list[CheckOutcome]] = {}
     with warehouse.connect() as con:
         create_tables(con)
         for entity in ENTITIES.values():
@@ -74,6 +87,13 @@ def ingest_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResour
                 settings.temp_dir,
                 loaded_at,
                 settings.quarantine_threshold,
+            )
+            # The gate validates this run's readable loads only and blocks those that fail.
+            outcomes[entity.name] = validate_loads(
+                con,
+                entity,
+                [entry for entry in entries if entry.status in (PUBLISHED, BLOCKED)],
+                docs_dir=gx_dir(settings.home),
             )
             all_entries.extend(entries)
             for entry in entries:
@@ -91,6 +111,7 @@ def ingest_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResour
         )
         for entity in ENTITIES.values():
             yield rows_accounted(con, entity)
+            yield from asset_check_results(entity, raw_key(entity), outcomes[entity.name])
 
 
 def _summary(entries: list[LedgerEntry]) -> dict[str, int]:

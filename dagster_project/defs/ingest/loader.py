@@ -136,11 +136,33 @@ def ingest_entity(
             batches.setdefault(tuple(landed.header.columns), []).append(landed)
         for batch in batches.values():
             _load_batch(con, entity, batch, quarantine_threshold)
+        _supersede(con, entries)
     finally:
         for landed in readable:
             if landed.path.parent == temp_dir:
                 landed.path.unlink(missing_ok=True)
     return entries
+
+
+def _supersede(con: duckdb.DuckDBPyConnection, entries: list[LedgerEntry]) -> None:
+    """A new file under the name of a still-blocked load supersedes it: the old load stays
+    blocked (never published by accident), and its reason says which load replaced it."""
+    blocked = {
+        name
+        for (name,) in con.execute(
+            "select file_name from quality.load_ledger where entity = ? and status = 'blocked'",
+            [entries[0].entity if entries else ""],
+        ).fetchall()
+    }
+    for entry in entries:
+        if entry.status == DUPLICATE or entry.file_name not in blocked:
+            continue
+        con.execute(
+            "update quality.load_ledger set reason = reason || '; superseded by ' || ? "
+            "where entity = ? and file_name = ? and status = 'blocked' and load_id != ? "
+            "and reason not like '%; superseded by %'",
+            [entry.load_id, entry.entity, entry.file_name, entry.load_id],
+        )
 
 
 def _open(entity: Entity, path: Path, entry: LedgerEntry, temp_dir: Path) -> _Landed:

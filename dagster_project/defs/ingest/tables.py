@@ -45,6 +45,16 @@ CHECK_RESULT_COLUMNS = {
     "checked_at": "timestamp not null",
 }
 
+RELEASE_COLUMNS = {  # a blocked load an operator published on purpose: who, when, why
+    "load_id": "varchar not null",
+    "entity": "varchar not null",
+    "file_name": "varchar not null",
+    "released_by": "varchar not null",
+    "released_at": "timestamp not null",
+    "reason": "varchar not null",  # the operator's reason
+    "blocked_reason": "varchar",  # why the gate had blocked it
+}
+
 PUBLISH_LOG_COLUMNS = {
     "publish_id": "varchar not null",
     "published_at": "timestamp not null",
@@ -94,5 +104,6 @@ def create_tables(con: duckdb.DuckDBPyConnection) -> None:
         ("quarantine", QUARANTINE_COLUMNS),
         ("check_results", CHECK_RESULT_COLUMNS),
         ("publish_log", PUBLISH_LOG_COLUMNS),
+        ("releases", RELEASE_COLUMNS),
     ):
         con.execute(f"create table if not exists quality.{name} (\n    {_columns_sql(columns)}\n)")

@@ -9,6 +9,7 @@ opens either the old file or the new one, never half of either, and never waits 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -68,6 +69,7 @@ def publish(warehouse: Path, serving: Path) -> dict[str, int]:
     """Snapshot marts and quality into a new file and swap it in; return mart row counts."""
     staged = serving.with_name(f".{serving.stem}-{uuid.uuid4().hex[:8]}.duckdb")
     con = duckdb.connect(str(warehouse))
+    publish_id = None
     try:
         relations = con.execute(
             """
@@ -86,9 +88,10 @@ def publish(warehouse: Path, serving: Path) -> dict[str, int]:
             "select count(*) from quality.load_ledger where status = 'published'"
         ).fetchone()[0]
         now = datetime.now().replace(microsecond=0)
+        publish_id = uuid.uuid4().hex[:12]
         con.execute(
             "insert into quality.publish_log values (?, ?, ?, ?, ?)",
-            [uuid.uuid4().hex[:12], now, loads, json.dumps(mart_rows), build_state(con)],
+            [publish_id, now, loads, json.dumps(mart_rows), build_state(con)],
         )
         con.execute(f"attach '{staged}' as snapshot")
         for schema in PUBLISHED_SCHEMAS:
@@ -96,15 +99,47 @@ def publish(warehouse: Path, serving: Path) -> dict[str, int]:
         for schema, name in relations:
             select = SERVING_SELECTS.get((schema, name), f"select * from {schema}.{name}")
             con.execute(f"create table snapshot.{schema}.{name} as {select}")
+        _create_freshness(con, publish_id, relations)
         con.execute("checkpoint snapshot")
         con.execute("detach snapshot")
+        os.replace(staged, serving)
     except BaseException:
         staged.unlink(missing_ok=True)
+        if publish_id:  # not published: the next run must not take this state as published
+            with contextlib.suppress(duckdb.Error):
+                con.execute("delete from quality.publish_log where publish_id = ?", [publish_id])
         raise
     finally:
         con.close()
-    os.replace(staged, serving)
     return mart_rows
+
+
+def _create_freshness(
+    con: duckdb.DuckDBPyConnection, publish_id: str, relations: list[tuple[str, str]]
+) -> None:
+    """`quality.freshness`: one row saying what this serving file holds, for "data as of"."""
+    last_day = (
+        "(select max(purchase_date) from snapshot.marts.store_daily_gmv)"
+        if ("marts", "store_daily_gmv") in relations
+        else "cast(null as date)"
+    )
+    con.execute(
+        f"""
+        create table snapshot.quality.freshness as
+        select
+            publish_id,
+            published_at,
+            {last_day} as last_data_day,
+            (
+                select max(export_date) from snapshot.quality.load_ledger
+                where status = 'published'
+            ) as last_export_date,
+            loads_published
+        from snapshot.quality.publish_log
+        where publish_id = ?
+        """,
+        [publish_id],
+    )
 
 
 def _refuse_personal_data(con: duckdb.DuckDBPyConnection, relations: list[tuple[str, str]]) -> None:

@@ -1,0 +1,1 @@
+"""`trustwh bench`: the warehouse measured against a bare DuckDB load of the same files."""

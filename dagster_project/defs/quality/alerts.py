@@ -1,0 +1,124 @@
+"""Alerts: a failed run or a newly blocked load becomes a line in `HOME/logs/alerts.log` and,
+when `TRUSTWH_ALERT_WEBHOOK` is set, a JSON POST to that URL.
+
+The alert itself (`make_alert`, `send_alert`) is plain Python; the sensors only decide when.
+Posting is best effort: a webhook that is down is logged, never raised, so it cannot fail a
+sensor tick or hide the log line.
+"""
+
+import json
+import logging
+import urllib.request
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+
+from ...settings import Settings
+from ..resources import WarehouseResource
+
+ALERT_LOG = "alerts.log"
+WEBHOOK_TIMEOUT_SECONDS = 5
+RUN_FAILURE = "run_failure"
+LOAD_BLOCKED = "load_blocked"
+# While a run is in one of these, it may hold the working database or be about to open it.
+BUSY_STATUSES = [
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+
+log = logging.getLogger(__name__)
+
+
+def make_alert(kind: str, reason: str, *, at: datetime | None = None, **ids: Any) -> dict:
+    """One alert: time, kind, the run or load it is about (and any context), reason."""
+    moment = (at or datetime.now().astimezone()).replace(microsecond=0)
+    return {"time": moment.isoformat(), "kind": kind, **ids, "reason": reason}
+
+
+def send_alert(
+    alert: dict,
+    log_path: Path,
+    webhook: str | None = None,
+    timeout: float = WEBHOOK_TIMEOUT_SECONDS,
+) -> bool:
+    """Append the alert as a JSON line to `log_path`; POST it to `webhook` if one is set.
+    Returns whether the webhook took it (True when there is none)."""
+    line = json.dumps(alert, ensure_ascii=False, default=str)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("a", encoding="utf-8") as file:
+        file.write(line + "\n")
+    if not webhook:
+        return True
+    try:
+        if not webhook.lower().startswith(("http://", "https://")):
+            raise ValueError(f"{webhook!r} is not an http(s) URL")
+        request = urllib.request.Request(
+            webhook,
+            data=line.encode("utf-8"),
+            headers={"Content-Type": "application/json; charset=utf-8"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            response.read()
+        return True
+    except Exception as error:  # any failure to post is reported, never raised
+        log.warning("could not post alert %s to the webhook: %s", alert.get("kind"), error)
+        return False
+
+
+def alert(settings: Settings, kind: str, reason: str, **ids: Any) -> dict:
+    """Make and send an alert with the settings' log folder and webhook."""
+    made = make_alert(kind, reason, **ids)
+    send_alert(made, settings.log_dir / ALERT_LOG, settings.alert_webhook)
+    return made
+
+
+@dg.run_failure_sensor(name="run_failure_alert", default_status=dg.DefaultSensorStatus.RUNNING)
+def run_failure_alert(context: dg.RunFailureSensorContext, warehouse: WarehouseResource):
+    """A failed run of this code location: the serving database was left as it was."""
+    run = context.dagster_run
+    message = (context.failure_event.message or "").strip()
+    reason = message.splitlines()[0] if message else "the run failed"
+    alert(warehouse.settings(), RUN_FAILURE, reason, run_id=run.run_id, job=run.job_name)
+
+
+@dg.sensor(
+    name="blocked_load_alert",
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def blocked_load_alert(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
+    """Loads blocked since the last tick. The cursor holds the load ids blocked then, so a load
+    released and blocked again alerts again. While a run is going, or another process holds
+    the working database, the tick is skipped and the next one catches up: a DuckDB file open
+    read-only here would keep a starting build from opening it read-write."""
+    settings = warehouse.settings()
+    if context.instance.get_runs(dg.RunsFilter(statuses=BUSY_STATUSES), limit=1):
+        return dg.SkipReason("a run is in progress; checking after it")
+    if not settings.warehouse_path.exists():
+        return dg.SkipReason(f"no working database at {settings.warehouse_path} yet")
+    try:
+        con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    except duckdb.Error as error:  # locked by a running build (or still being created)
+        return dg.SkipReason(f"working database busy: {str(error).splitlines()[0]}")
+    try:
+        rows = con.execute(
+            "select load_id, entity, file_name, coalesce(reason, '') "
+            "from quality.load_ledger where status = 'blocked' order by loaded_at, load_id"
+        ).fetchall()
+    except duckdb.CatalogException:
+        rows = []  # no ledger yet: nothing was ever loaded
+    finally:
+        con.close()
+    seen = set(json.loads(context.cursor)) if context.cursor else set()
+    new = [row for row in rows if row[0] not in seen]
+    for load_id, entity, file_name, reason in new:
+        alert(settings, LOAD_BLOCKED, reason, load_id=load_id, entity=entity, file_name=file_name)
+    context.update_cursor(json.dumps(sorted(row[0] for row in rows)))
+    if not new:
+        return dg.SkipReason("no newly blocked loads")
+    return dg.SkipReason(f"alerted {len(new)} newly blocked loads")

@@ -1,0 +1,237 @@
+"""Personal data: receiver phone and address are tagged in dbt, pseudonymised with a keyed hash
+at staging, and never reach `serving.duckdb` or the docs site BI users read; the key is never
+committed, generated locally outside production and required in production."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dagster_project.defs.dbt.project import ensure_manifest
+from dagster_project.defs.ingest.contract import ENTITIES
+from dagster_project.runner import DOCS_FILES
+from dagster_project.sample_data.generate import generate
+from dagster_project.settings import ENV_MODE, ENV_PII_KEY, Settings, SettingsError
+
+from .runs import query, trustwh
+
+PERSONAL = {
+    (entity.name, column.name)
+    for entity in ENTITIES.values()
+    for column in entity.columns
+    if column.personal
+}
+# 11 digits starting 1[3-9], not part of a longer run of digits (RE2 has no lookaround).
+MOBILE = r"(^|[^0-9])1[3-9][0-9]{9}([^0-9]|$)"
+DASHBOARDS = {
+    "repurchase_dashboard",
+    "after_sales_dashboard",
+    "governance_dashboard",
+    "trust_program_dashboard",
+}
+
+
+@pytest.fixture(autouse=True)
+def _no_key_in_the_environment(monkeypatch):
+    monkeypatch.delenv(ENV_PII_KEY, raising=False)
+    monkeypatch.delenv(ENV_MODE, raising=False)
+
+
+def _relations(manifest: dict) -> dict[tuple[str, str], dict]:
+    """(schema, table) → its columns as dbt documents them, for every model, seed and source."""
+    relations = {}
+    for node in manifest["nodes"].values():
+        if node["resource_type"] in ("model", "seed", "snapshot"):
+            relations[(node["schema"], node["alias"])] = node["columns"]
+    for source in manifest["sources"].values():
+        relations[(source["schema"], source["identifier"])] = source["columns"]
+    return relations
+
+
+def _personal_tag(column: dict):
+    return (column.get("config") or {}).get("meta", {}).get("personal") or column.get(
+        "meta", {}
+    ).get("personal")
+
+
+def test_personal_columns_are_tagged_and_only_the_raw_layer_holds_them():
+    manifest = json.loads(ensure_manifest().read_text())
+    tagged = {
+        (schema, table, name): _personal_tag(column)
+        for (schema, table), columns in _relations(manifest).items()
+        for name, column in columns.items()
+        if _personal_tag(column)
+    }
+    raw = {key[1:] for key, tag in tagged.items() if tag is True}
+    assert raw == PERSONAL  # the export contract's personal columns, tagged on the raw source
+    assert {key[0] for key, tag in tagged.items() if tag is True} == {"raw"}
+    pseudonymised = {key for key, tag in tagged.items() if tag == "pseudonymised"}
+    assert pseudonymised == {
+        ("staging", "stg_orders", "receiver_phone_hash"),
+        ("staging", "stg_orders", "receiver_address_hash"),
+    }
+    # Staging selects the pseudonyms, never the raw values.
+    stg_orders = next(n for n in manifest["nodes"].values() if n["name"] == "stg_orders")
+    assert not set(stg_orders["columns"]) & {column for _, column in PERSONAL}
+
+
+def test_every_dashboard_is_an_exposure_with_an_owner_over_marts():
+    manifest = json.loads(ensure_manifest().read_text())
+    exposures = {exposure["name"]: exposure for exposure in manifest["exposures"].values()}
+    assert set(exposures) >= DASHBOARDS
+    for name, exposure in exposures.items():
+        assert exposure["owner"].get("name"), name
+        assert len(exposure["description"]) > 100, name
+        nodes = exposure["depends_on"]["nodes"]
+        assert nodes and all(manifest["nodes"][node]["schema"] == "marts" for node in nodes)
+
+
+def test_outside_production_a_local_key_is_generated_once_and_kept_private(tmp_path):
+    settings = Settings.load(home=tmp_path / "home")
+    key = settings.pii_key()
+    assert len(key) == 64
+    assert stat.S_IMODE(settings.pii_key_path.stat().st_mode) == 0o600
+    assert Settings.load(home=tmp_path / "home").pii_key() == key
+    assert Settings.load(home=tmp_path / "other").pii_key() != key
+
+
+def test_in_production_the_key_must_come_from_the_environment(tmp_path, monkeypatch):
+    landing = tmp_path / "landing"
+    (landing / "orders").mkdir(parents=True)
+    monkeypatch.setenv(ENV_MODE, "production")
+    with pytest.raises(SettingsError, match=ENV_PII_KEY):
+        Settings.load(home=tmp_path / "home").pii_key()
+    code, output = trustwh("run", "--landing", landing, "--home", tmp_path / "home")
+    assert code == 2, output
+    assert ENV_PII_KEY in output and "Traceback" not in output
+    assert not (tmp_path / "home" / "warehouse.duckdb").exists()  # stopped before the run
+    assert not (tmp_path / "home" / "pii.key").exists()  # and no key invented
+    monkeypatch.setenv(ENV_PII_KEY, "short")
+    code, output = trustwh("run", "--landing", landing, "--home", tmp_path / "home")
+    assert code == 2 and "Traceback" not in output, output
+    monkeypatch.setenv(ENV_PII_KEY, "a-production-secret-from-the-vault")
+    assert Settings.load(home=tmp_path / "home").pii_key() == "a-production-secret-from-the-vault"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """One small dirty landing, one run, with the key generated locally."""
+    root = tmp_path_factory.mktemp("personal")
+    os.environ.pop(ENV_PII_KEY, None)
+    os.environ.pop(ENV_MODE, None)
+    generate(root / "landing", scale=0.02, months=3, dirty=True)
+    code, output = trustwh("run", "--landing", root / "landing", "--home", root / "home")
+    assert code == 0, output
+    return root / "home"
+
+
+@pytest.mark.slow
+def test_no_column_of_serving_is_personal_by_tag_or_by_value(built):
+    serving = built / "serving.duckdb"
+    manifest = json.loads((built / "docs" / "manifest.json").read_text())
+    documented = _relations(manifest)
+    columns = query(
+        serving,
+        "select table_schema, table_name, column_name, data_type from information_schema.columns",
+    )
+    assert {schema for schema, *_ in columns} == {"marts", "quality"}
+    personal_names = {column for _, column in PERSONAL}
+    for schema, table, column, data_type in columns:
+        tag = _personal_tag(documented.get((schema, table), {}).get(column, {}))
+        assert not tag, f"{schema}.{table}.{column} is tagged personal: {tag}"
+        assert column not in personal_names, f"{schema}.{table}.{column}"
+        if data_type in ("VARCHAR", "JSON"):
+            [(shaped,)] = query(
+                serving,
+                f"select count(*) from {schema}.{table} "
+                f'where regexp_matches("{column}"::varchar, ?)',
+                [MOBILE],
+            )
+            assert shaped == 0, f"{schema}.{table}.{column} holds {shaped} phone-shaped values"
+
+
+@pytest.mark.slow
+def test_staging_holds_keyed_pseudonyms_not_the_values(built):
+    key = (built / "pii.key").read_text().strip()
+    assert stat.S_IMODE((built / "pii.key").stat().st_mode) == 0o600
+    warehouse = built / "warehouse.duckdb"
+    columns = {
+        row[0]
+        for row in query(
+            warehouse,
+            "select column_name from information_schema.columns "
+            "where table_schema = 'staging' and table_name = 'stg_orders'",
+        )
+    }
+    assert {"receiver_phone_hash", "receiver_address_hash"} <= columns
+    assert not columns & {"receiver_phone", "receiver_address"}
+    rows = query(
+        warehouse,
+        "select raw.receiver_phone, raw.receiver_address, stg.receiver_phone_hash, "
+        "stg.receiver_address_hash from staging.stg_orders as stg inner join raw.orders as raw "
+        "on raw._load_id = stg.load_id and raw._row_number = stg.source_row_number "
+        "where raw.receiver_phone is not null limit 200",
+    )
+    assert rows
+
+    def keyed(value: str | None) -> str | None:
+        if value is None:
+            return None
+        return hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()
+
+    for phone, address, phone_hash, address_hash in rows:
+        assert (phone_hash, address_hash) == (keyed(phone), keyed(address))
+    # Pseudonyms stay in the working database: not one of them is served.
+    pseudonyms = {row[2] for row in rows}
+    with duckdb.connect(str(built / "serving.duckdb"), read_only=True) as con:
+        for schema, table, column in con.execute(
+            "select table_schema, table_name, column_name from information_schema.columns "
+            "where data_type = 'VARCHAR'"
+        ).fetchall():
+            served = con.execute(f'select distinct "{column}" from {schema}.{table}').fetchall()
+            assert not {row[0] for row in served} & pseudonyms, (schema, table, column)
+
+
+@pytest.mark.slow
+def test_the_docs_site_serves_docs_only_and_never_the_key(built):
+    key = (built / "pii.key").read_text().strip()
+    docs = built / "docs"
+    for name in ("index.html", "manifest.json", "catalog.json"):
+        assert (docs / name).is_file(), name
+        assert key not in (docs / name).read_text(encoding="utf-8"), name
+    manifest = json.loads((docs / "manifest.json").read_text())
+    assert {exposure["name"] for exposure in manifest["exposures"].values()} >= DASHBOARDS
+    server = subprocess.Popen(
+        [Path(sys.executable).with_name("trustwh"), "docs", "--home", built, "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    local = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
+    try:
+        url = re.search(r"http://127\.0\.0\.1:\d+/", server.stdout.readline()).group(0)
+        for name in ("", *DOCS_FILES):
+            if name and not (docs / name).exists():
+                continue
+            with local.open(url + name, timeout=30) as response:
+                assert response.status == 200, name
+                assert key.encode() not in response.read(), name
+        for name in ("dbt.log", "partial_parse.msgpack", "run_results.json", "../pii.key"):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                local.open(url + name, timeout=30)
+            assert refused.value.code == 404, name
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
