@@ -33,8 +33,9 @@ PERSONAL = {
     for column in entity.columns
     if column.personal
 }
-# 11 digits starting 1[3-9], not part of a longer run of digits (RE2 has no lookaround).
-MOBILE = r"(^|[^0-9])1[3-9][0-9]{9}([^0-9]|$)"
+# A mainland mobile number standing alone: 11 digits starting 1[3-9], not inside a longer
+# alphanumeric run such as a file hash (as tests/test_end_to_end.py; RE2 has no lookaround).
+MOBILE = r"(^|[^0-9A-Za-z])1[3-9][0-9]{9}([^0-9A-Za-z]|$)"
 DASHBOARDS = {
     "repurchase_dashboard",
     "after_sales_dashboard",
