@@ -13,7 +13,9 @@ install: .venv/.installed
 
 .venv/.installed: pyproject.toml uv.lock
 	@test -x .tools/bin/uv || ($(PYTHON) -m venv .tools && .tools/bin/pip install -q uv==$(UV_VERSION))
-	.tools/bin/uv sync --frozen --python $(PYTHON)
+	# Bytecode compiled at install: every `trustwh` process imports Dagster, dbt and GX, and
+	# compiling them from source costs seconds per process where .pyc files cannot be written.
+	.tools/bin/uv sync --frozen --compile-bytecode --python $(PYTHON)
 	@touch $@
 
 ## run: build the warehouse from ./landing (a sample is generated there when it is empty)

@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from .runner import Outcome, ledger_summary, run_job, serve_docs
+from .runner import Outcome, ledger_summary, run_job, serve_docs, up_to_date
 from .settings import Settings, SettingsError
 
 
@@ -32,6 +32,11 @@ def main(argv: list[str] | None = None) -> int:
 
     run = commands.add_parser("run", help="ingest new exports, gate, build and publish")
     _add_location_args(run)
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="run the job even when nothing landed and the last publish is current",
+    )
 
     release = commands.add_parser("release", help="publish a blocked load on purpose")
     release.add_argument("load_id", metavar="LOAD_ID", help="the load, as in quality.load_ledger")
@@ -111,6 +116,13 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         f"trust-warehouse: landing [bold]{settings.landing}[/bold] → home "
         f"[bold]{settings.home}[/bold]"
     )
+    if not args.force and (published_at := up_to_date(settings)) is not None:
+        console.print(
+            f"Nothing new in {settings.landing}: every file is loaded and "
+            f"{settings.serving_path} (published {published_at:%Y-%m-%d %H:%M:%S}) is current. "
+            "No run started (--force runs the job anyway)."
+        )
+        return 0
     outcome = run_job(settings, console)
     _print_summary(settings, outcome, console)
     return 0 if outcome.success else 1

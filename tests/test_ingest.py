@@ -208,6 +208,22 @@ def test_same_bytes_load_once_and_a_corrected_file_is_a_new_load(con, tmp_path):
     assert ledger == 3
 
 
+def test_a_rerun_hashes_only_files_whose_size_or_time_changed(con, tmp_path, monkeypatch):
+    from dagster_project.defs.ingest import loader
+
+    path = write_export(tmp_path, "orders", "orders_20210902.csv", [order()])
+    [first] = ingest(con, tmp_path)
+    hashed: list[str] = []
+    real_sha256 = loader.sha256
+    monkeypatch.setattr(loader, "sha256", lambda p: hashed.append(p.name) or real_sha256(p))
+    assert ingest(con, tmp_path) == [] and hashed == []  # unchanged on disk: not read again
+    path.touch()  # same bytes, new time: hashed again, still the same load
+    assert ingest(con, tmp_path) == [] and hashed == ["orders_20210902.csv"]
+    write_export(tmp_path, "orders", "orders_20210902.csv", [order(paid_amount="1.00")])
+    [corrected] = ingest(con, tmp_path)
+    assert corrected.load_id != first.load_id and len(hashed) == 2
+
+
 def test_ledger_accounts_for_every_row_and_lineage_is_kept(con, tmp_path):
     write_export(
         tmp_path,

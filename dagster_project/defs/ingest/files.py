@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from .contract import Entity
 
@@ -51,6 +52,38 @@ def sha256(path: Path) -> str:
         while chunk := handle.read(CHUNK_BYTES):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class FileStat:
+    size_bytes: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: Path) -> FileStat:
+        stat = path.stat()
+        return cls(stat.st_size, stat.st_mtime_ns)
+
+
+def cached_digests(con: Any, entity: Entity) -> dict[str, tuple[FileStat, str]]:
+    """The digest of each file of the entity as last hashed, with the size and time it had."""
+    rows = con.execute(
+        "select file_name, size_bytes, mtime_ns, file_sha256 from raw.landed_file_digests "
+        "where entity = ?",
+        [entity.name],
+    ).fetchall()
+    return {name: (FileStat(size, mtime), digest) for name, size, mtime, digest in rows}
+
+
+def remember_digests(con: Any, entity: Entity, digests: dict[str, tuple[FileStat, str]]) -> None:
+    if digests:
+        con.executemany(
+            "insert or replace into raw.landed_file_digests values (?, ?, ?, ?, ?)",
+            [
+                (entity.name, name, stat.size_bytes, stat.mtime_ns, digest)
+                for name, (stat, digest) in digests.items()
+            ],
+        )
 
 
 def detect_encoding(path: Path) -> str:

@@ -21,13 +21,16 @@ import duckdb
 from ..quality.gate import DUPLICATE, REJECTED, quarantine_verdict
 from .contract import Entity
 from .files import (
+    FileStat,
     Header,
     RejectedFile,
+    cached_digests,
     detect_encoding,
     export_date,
     landed_files,
     map_header,
     read_header_line,
+    remember_digests,
     sha256,
     transcode_to_utf8,
 )
@@ -98,11 +101,18 @@ def ingest_entity(
     ).fetchall()
     known = {(name, digest) for name, digest, _ in seen}
     by_digest = {digest: (load_id, name) for name, digest, load_id in seen}
+    cached = cached_digests(con, entity)
+    hashed: dict[str, tuple[FileStat, str]] = {}
     entries: list[LedgerEntry] = []
     readable: list[_Landed] = []
     try:
         for path in landed_files(folder):
-            digest = sha256(path)
+            stat = FileStat.of(path)
+            if path.name in cached and cached[path.name][0] == stat:
+                digest = cached[path.name][1]
+            else:
+                digest = sha256(path)
+                hashed[path.name] = (stat, digest)
             if (path.name, digest) in known:
                 continue
             known.add((path.name, digest))
@@ -137,6 +147,7 @@ def ingest_entity(
         for batch in batches.values():
             _load_batch(con, entity, batch, quarantine_threshold)
         _supersede(con, entries)
+        remember_digests(con, entity, hashed)
     finally:
         for landed in readable:
             if landed.path.parent == temp_dir:

@@ -76,6 +76,21 @@ def raw_columns(entity: Entity) -> dict[str, str]:
     return {column.name: column.sql_type for column in entity.columns} | LINEAGE_COLUMNS
 
 
+# What each landed file hashed to, by its name, size and modification time: a run re-hashes
+# only files that changed on disk (as git's index does), so an idle run over gigabytes of
+# exports reads none of them. Not published: it describes the landing folder, not the data.
+FILE_DIGESTS_DDL = """
+create table if not exists raw.landed_file_digests (
+    entity varchar not null,
+    file_name varchar not null,
+    size_bytes bigint not null,
+    mtime_ns bigint not null,
+    file_sha256 varchar not null,
+    primary key (entity, file_name)
+)
+"""
+
+
 def create_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create the raw and quality schemas and tables if they do not exist yet, and add the
     columns a contract entry gained since (older rows read NULL there)."""
@@ -100,6 +115,7 @@ def create_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         f"create table if not exists quality.load_ledger (\n    {_columns_sql(LEDGER_COLUMNS)}\n)"
     )
+    con.execute(FILE_DIGESTS_DDL)
     for name, columns in (
         ("quarantine", QUARANTINE_COLUMNS),
         ("check_results", CHECK_RESULT_COLUMNS),
