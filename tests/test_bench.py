@@ -44,7 +44,9 @@ def test_a_small_point_writes_every_stage_and_ratio(tmp_path):
         assert measured["peak_rss"] >= measured["max_process_rss"] > 0, stage
     for stage in ("full", "incremental"):
         assert {"ingest", "dbt", "publish"} <= set(point["stages"][stage]["steps"]), stage
-    assert "publish" in point["stages"]["idle"]["skipped"]  # nothing new: nothing published
+    # Nothing new: `trustwh run` sees it without starting a Dagster run.
+    assert point["stages"]["idle"]["steps"] == {}
+    assert "No run started" in " ".join((work / "0.01M" / "logs" / "idle.log").read_text().split())
 
     # The crafted day is a clean export: every file published, no row set aside.
     day = query(

@@ -61,12 +61,12 @@ def craft_day(warehouse: Path, out: Path, share: float = 0.01, temp_dir: Path | 
         con.execute(f"attach '{warehouse}' as w (read_only)")
         last = con.execute("select max(_export_date) from w.raw.orders").fetchone()[0]
         day = Day(export_date=last + timedelta(days=1))
+        # on_day: the same time of day on E (a status moving on); before_export: a time moved
+        # onto E that ran past midnight stays on E.
+        con.execute(f"create macro on_day(t) as date '{last}' + (t - cast(t as date))")
         con.execute(
-            f"""
-            create macro on_day(t) as
-                least(date '{last}' + (t - cast(t as date)), date '{day.export_date}'
-                    - interval 1 second)
-            """
+            f"create macro before_export(t) as "
+            f"least(t, date '{day.export_date}' - interval 1 second)"
         )
         con.execute(
             f"create macro new_id(prefix, n, width) as prefix || strftime(date '{last}', "
@@ -103,8 +103,8 @@ def _orders(con: duckdb.DuckDBPyConnection, last: date, share: float, day: Day) 
         )
         select * replace (
             created_at + shift as created_at,
-            on_day(paid_at + shift) as paid_at,
-            on_day(updated_at + shift) as updated_at
+            before_export(paid_at + shift) as paid_at,
+            before_export(updated_at + shift) as updated_at
         )
         from shifted
         """
@@ -159,9 +159,9 @@ def _refunds(con: duckdb.DuckDBPyConnection, last: date, share: float, day: Day)
                     coalesce(least(templates.refund_amount, paid.paid_amount),
                         templates.refund_amount) as refund_amount,
                     '待处理' as refund_status,
-                    on_day(paid.paid_at + interval 1 hour) as requested_at,
+                    before_export(paid.paid_at + interval 1 hour) as requested_at,
                     null as resolved_at,
-                    on_day(paid.paid_at + interval 1 hour) as updated_at
+                    before_export(paid.paid_at + interval 1 hour) as updated_at
                 ),
                 row_number() over (order by templates.refund_id) as n
             from templates inner join paid

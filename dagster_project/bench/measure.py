@@ -10,6 +10,7 @@ process of the tree, which the sampled sum can never be below.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import threading
 import time
@@ -19,6 +20,11 @@ from pathlib import Path
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 STEP_LABELS = {"ingest_exports": "ingest", "dbt_models": "dbt", "serving__database": "publish"}
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+DBT_NODE = re.compile(
+    r"\d+ of \d+ (?P<kind>OK created sql \w+ model|OK loaded seed file|PASS|WARN|FAIL|ERROR) "
+    r"(?P<name>\S+) \.* \[.*? in (?P<seconds>[0-9.]+)s\]"
+)
 
 
 @dataclass
@@ -36,6 +42,9 @@ class Measured:
     run_seconds: float | None = None  # RUN_START → RUN_SUCCESS/FAILURE
     peak_at: float = 0.0  # epoch seconds of the peak sample
     peak_during: str = ""  # the step running at the peak, or "outside the run"
+    dbt_models: float = 0.0  # seconds summed over dbt's models and seeds (2 threads: > wall)
+    dbt_tests: float = 0.0  # seconds summed over dbt's data tests
+    dbt_slowest: dict[str, float] = field(default_factory=dict)  # node → seconds, top 8
 
     @property
     def overhead(self) -> float | None:
@@ -112,9 +121,11 @@ def run_measured(
     )
 
 
-def add_run_steps(measured: Measured, dagster_home: Path) -> str | None:
-    """Fill in the step times of the latest run in `dagster_home` from its event log; return
-    its run id. A step's time is STEP_START to its STEP_SUCCESS (or STEP_FAILURE)."""
+def add_run_steps(measured: Measured, dagster_home: Path, since: float) -> str | None:
+    """Fill in the step times of the latest run in `dagster_home` created after `since` (an
+    epoch time) from its event log; return its run id, or None when the stage started no run
+    (`trustwh run` with nothing to do). A step's time is STEP_START to its STEP_SUCCESS (or
+    STEP_FAILURE)."""
     import dagster as dg
 
     kinds = {
@@ -127,10 +138,10 @@ def add_run_steps(measured: Measured, dagster_home: Path) -> str | None:
         dg.DagsterEventType.STEP_SKIPPED,
     }
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
-        runs = instance.get_runs(limit=1)
-        if not runs:
+        records = instance.get_run_records(limit=1)
+        if not records or records[0].create_timestamp.timestamp() < since:
             return None
-        run_id = runs[0].run_id
+        run_id = records[0].dagster_run.run_id
         events = instance.all_logs(run_id, of_type=kinds)
     ends = (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE)
     started: dict[str, float] = {}
@@ -157,3 +168,23 @@ def add_run_steps(measured: Measured, dagster_home: Path) -> str | None:
     during = [label for label, begun, ended in spans if begun <= measured.peak_at <= ended]
     measured.peak_during = during[0] if during else "outside the run"
     return run_id
+
+
+def add_dbt_nodes(measured: Measured, log_dir: Path) -> None:
+    """Node times of the newest dbt log of a home (`trustwh run` keeps dbt's output there)."""
+    logs = sorted(log_dir.glob("run-*.log"), key=lambda path: path.stat().st_mtime)
+    if not logs:
+        return
+    nodes: dict[str, float] = {}
+    for line in logs[-1].read_text(errors="replace").splitlines():
+        match = DBT_NODE.search(ANSI.sub("", line))
+        if not match:
+            continue
+        seconds = float(match["seconds"])
+        nodes[match["name"]] = seconds
+        if match["kind"].startswith("OK"):
+            measured.dbt_models += seconds
+        else:
+            measured.dbt_tests += seconds
+    slowest = sorted(nodes.items(), key=lambda item: -item[1])[:8]
+    measured.dbt_slowest = dict(slowest)

@@ -161,10 +161,15 @@ def stage_rows(view: PointView, steps: list[str]) -> tuple[list[str], list[list[
             ]
         )
     memory = [
-        "–" if m is None else f"{m.peak_rss / GiB:.2f} ({m.max_process_rss / GiB:.2f})"
+        "–"
+        if m is None
+        else f"{m.peak_rss / GiB:.2f} ({m.max_process_rss / GiB:.2f})"
+        + (f" in {m.peak_during}" if m.peak_during else "")
         for m in (full, incremental, idle)
     ]
-    rows.append(["peak RSS GiB, tree (largest process)", memory[0], "", memory[1], "", memory[2]])
+    rows.append(
+        ["peak RSS GiB, tree (largest process), when", memory[0], "", memory[1], "", memory[2]]
+    )
     loads = [
         "–" if m is None else f"{m.load_before:.1f} → {m.load_after:.1f}"
         for m in (full, incremental, idle)
@@ -243,7 +248,9 @@ def render(machine: dict, views: list[PointView], notes: str) -> str:
         "whose status moved on, unchanged re-exports; new and approved refunds; new "
         "violations; crafted from the loaded rows, see `dagster_project/bench/day.py`), "
         "then `trustwh run`.",
-        "- **idle**: `trustwh run` again with nothing new.",
+        "- **idle**: `trustwh run` again with nothing new (it finds that before starting a "
+        "Dagster run: file sizes and times against the ledger, the build state against the "
+        "last publish).",
         "",
         "Wall time is the child process's, start to exit. Step times are STEP_START → "
         "STEP_SUCCESS of the run's Dagster event log; *outside the run* is the rest "
@@ -302,6 +309,19 @@ def render(machine: dict, views: list[PointView], notes: str) -> str:
         if r.error:
             lines += [f"**Error:** {r.error}", ""]
         lines += [_markdown_table(*stage_rows(view, steps)), ""]
+        for stage in ("full", "incremental"):
+            measured = view.stages[stage]
+            if measured is None or not measured.dbt_slowest:
+                continue
+            slowest = ", ".join(
+                f"`{name}` {seconds:.1f}" for name, seconds in measured.dbt_slowest.items()
+            )
+            lines += [
+                f"dbt in the {stage} run: models and seeds {measured.dbt_models:.0f} s, data "
+                f"tests {measured.dbt_tests:.0f} s (summed over its threads); slowest nodes "
+                f"(s): {slowest}.",
+                "",
+            ]
         lines += [f"Where the time goes: {where_the_time_goes(view)}", ""]
 
     largest = max(views, key=lambda view: view.result.orders)

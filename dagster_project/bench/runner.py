@@ -31,7 +31,7 @@ from ..sample_data.build import BASE_ORDERS
 from ..settings import ENV_HOME, ENV_LANDING, Settings
 from .baseline import BaselineResult, BaselineSpec, split_by_encoding
 from .day import SUFFIX, craft_day
-from .measure import Measured, add_run_steps, run_measured
+from .measure import Measured, add_dbt_nodes, add_run_steps, run_measured
 
 DEFAULT_POINTS = "0.1M,1M,10M"
 STAGES = ("baseline", "full", "incremental", "idle")
@@ -99,10 +99,13 @@ def _child_env() -> dict[str, str]:
 
 def _trustwh_run(landing: Path, home: Path, log: Path) -> Measured:
     command = [sys.executable, "-m", "dagster_project.cli", "run"]
+    since = time.time()
     measured = run_measured(
         [*command, "--landing", str(landing), "--home", str(home)], log, env=_child_env()
     )
-    add_run_steps(measured, home / "dagster")
+    add_run_steps(measured, home / "dagster", since)
+    if "dbt" in measured.steps and "dbt" not in measured.skipped:
+        add_dbt_nodes(measured, home / "logs")
     return measured
 
 
