@@ -130,4 +130,5 @@ def test_webserver_serves_every_asset_and_check(tmp_path: Path, defs):
     }
     for name in ENTITIES:
         assert checks[f"raw/{name}"]["rows_accounted"] is True
+        assert checks[f"raw/{name}"]["quarantine_share"] is True
     assert any(checks[f"marts/{name}"] for name in REPURCHASE_MARTS)  # dbt tests as checks

@@ -334,6 +334,27 @@ def test_checks_are_declared_for_dagster_without_importing_gx():
     assert "only when the gate could not do its job" in specs["order_id_not_null"].description
 
 
+def test_the_quarantine_share_check_lists_the_loads_it_blocked_and_never_stops_the_run():
+    from dagster_project.defs.ingest.assets import quarantine_share
+    from dagster_project.defs.ingest.loader import LedgerEntry
+
+    def entry(load_id: str, status: str, read: int, quarantined: int) -> LedgerEntry:
+        return LedgerEntry(
+            load_id, "orders", f"{load_id}.csv", "0" * 64, None, status, read, 0, quarantined
+        )
+
+    entries = [
+        entry("ok", "published", 100, 5),  # 5%: at the threshold, allowed
+        entry("bad", "blocked", 100, 6),
+        entry("gone", "rejected", 0, 0),
+    ]
+    result = quarantine_share(ORDERS, entries, threshold=0.05)
+    assert result.passed and result.severity == dg.AssetCheckSeverity.ERROR
+    assert result.metadata["blocked_loads"].value == ["bad"]
+    assert result.metadata["new_loads"].value == 2
+    assert "blocked 1 load" in result.description
+
+
 def test_a_corrected_file_supersedes_the_blocked_load(con, tmp_path):
     bad = rows_of("orders", "10", 3) + rows_of("orders", "10", 1)
     [first] = land(con, tmp_path, "orders", {"orders_20210902.csv": bad}).values()

@@ -60,6 +60,19 @@ ACCOUNTING_CHECKS = [
     )
     for entity in ENTITIES.values()
 ]
+# The gate's first rule, decided while loading: a load with too many rows set aside is blocked.
+QUARANTINE_SHARE_CHECKS = [
+    dg.AssetCheckSpec(
+        "quarantine_share",
+        asset=raw_key(entity),
+        blocking=True,
+        description="The share of a load's data rows quarantined is at most the threshold "
+        "(TRUSTWH_QUARANTINE_THRESHOLD, 5% by default). A load above it is held back on its own "
+        "(ledger status 'blocked', listed in this check's metadata) while the other loads "
+        "publish; the check records it and never stops the run.",
+    )
+    for entity in ENTITIES.values()
+]
 # The quality gate: one check per expectation of data_tests/ on the raw asset it guards.
 GATE_CHECKS = [
     spec for entity in ENTITIES.values() for spec in asset_check_specs(entity, raw_key(entity))
@@ -69,7 +82,7 @@ GATE_CHECKS = [
 @dg.multi_asset(
     name="ingest_exports",
     specs=RAW_SPECS + QUALITY_SPECS,
-    check_specs=ACCOUNTING_CHECKS + GATE_CHECKS,
+    check_specs=ACCOUNTING_CHECKS + QUARANTINE_SHARE_CHECKS + GATE_CHECKS,
 )
 def ingest_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Load every new file of the landing folder: parse, quarantine bad rows, gate each load."""
@@ -111,6 +124,11 @@ def ingest_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResour
         )
         for entity in ENTITIES.values():
             yield rows_accounted(con, entity)
+            yield quarantine_share(
+                entity,
+                [entry for entry in all_entries if entry.entity == entity.name],
+                settings.quarantine_threshold,
+            )
             yield from asset_check_results(entity, raw_key(entity), outcomes[entity.name])
 
 
@@ -122,6 +140,35 @@ def _summary(entries: list[LedgerEntry]) -> dict[str, int]:
         "rows_loaded": sum(entry.rows_loaded for entry in entries),
         "rows_quarantined": sum(entry.rows_quarantined for entry in entries),
     }
+
+
+def quarantine_share(
+    entity: Entity, entries: list[LedgerEntry], threshold: float
+) -> dg.AssetCheckResult:
+    """This run's readable loads of the entity against the quarantine threshold."""
+    shares = {
+        entry.load_id: entry.rows_quarantined / entry.rows_read
+        for entry in entries
+        if entry.rows_read and entry.status in (PUBLISHED, BLOCKED)
+    }
+    over = sorted(load_id for load_id, share in shares.items() if share > threshold)
+    return dg.AssetCheckResult(
+        asset_key=raw_key(entity),
+        check_name="quarantine_share",
+        passed=True,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=(
+            f"blocked {len(over)} load(s) above {threshold:.0%} quarantined; the others publish"
+            if over
+            else f"{len(shares)} new load(s) within {threshold:.0%} quarantined"
+        ),
+        metadata={
+            "new_loads": len(shares),
+            "threshold": threshold,
+            "largest_share": round(max(shares.values(), default=0.0), 4),
+            "blocked_loads": over,
+        },
+    )
 
 
 def rows_accounted(con: duckdb.DuckDBPyConnection, entity: Entity) -> dg.AssetCheckResult:
