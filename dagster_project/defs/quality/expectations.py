@@ -25,6 +25,7 @@ from data_tests import SUITES, Check, Suite
 from data_tests.common import ERROR, NEW_LOADS
 
 from ..ingest.contract import Entity
+from .data_docs import make_offline
 from .gate import BLOCKED
 
 if TYPE_CHECKING:
@@ -121,6 +122,8 @@ def _validate(
         cursor.execute(f"create or replace temp table {NEW_LOADS} (load_id varchar)")
         cursor.executemany(f"insert into {NEW_LOADS} values (?)", [[i] for i in load_ids])
         result = _run_checkpoint(gx, context, suite, cursor, docs_dir is not None)
+        if docs_dir is not None:
+            _offline_docs(docs_dir / DATA_DOCS_INDEX.parent)
         by_name = {
             (outcome.expectation_config.meta or {}).get("check_name"): outcome
             for outcome in result.results
@@ -442,6 +445,15 @@ def _context(gx: Any, docs_dir: Path | None) -> Any:
         progress_bars={"globally": False},
     )
     return gx.get_context(mode="ephemeral", project_config=config)
+
+
+def _offline_docs(site_dir: Path) -> None:
+    """Point the Data Docs GX just built at the vendored assets. The docs are a convenience:
+    failing to rewrite them is logged and never blocks a load."""
+    try:
+        make_offline(site_dir)
+    except Exception:
+        log.exception("could not make the GX Data Docs under %s work offline", site_dir)
 
 
 def _persistent_connection(cursor: duckdb.DuckDBPyConnection) -> Any:
