@@ -320,6 +320,30 @@ def test_when_gx_cannot_validate_the_loads_are_blocked_and_the_blocking_checks_f
     ]
 
 
+def test_a_load_gx_could_not_validate_is_validated_again_and_publishes(con, tmp_path, monkeypatch):
+    entries = land(
+        con,
+        tmp_path,
+        "orders",
+        {"orders_20210902.csv": [order()], "orders_20210903.csv": [order(), order()]},
+    )
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("the GX datasource is gone")
+
+    monkeypatch.setattr(expectations, "_run_checkpoint", broken)
+    validate_loads(con, ORDERS, entries.values())
+    monkeypatch.undo()
+    again = expectations.unvalidated_loads(con, ORDERS)
+    assert sorted(entry.file_name for entry in again) == sorted(entries)
+    validate_loads(con, ORDERS, again)
+    good, repeated = (entries[name].load_id for name in sorted(entries))
+    assert ledger(con, good) == ("published", "")
+    status, reason = ledger(con, repeated)  # now validated: blocked for its data, for good
+    assert status == "blocked" and reason.startswith("failed error-level checks: key_unique")
+    assert expectations.unvalidated_loads(con, ORDERS) == []
+
+
 def test_checks_are_declared_for_dagster_without_importing_gx():
     code = (
         "import sys; from dagster_project.defs.ingest.assets import GATE_CHECKS; "
@@ -623,3 +647,14 @@ def test_a_run_with_every_load_blocked_completes_and_a_gate_failure_fails_it(tmp
     assert "blocking asset check" in output and "Traceback" not in output
     assert "could not be validated: RuntimeError: the GX datasource is gone" in output
     assert (home / "serving.duckdb").stat().st_mtime_ns == before  # nothing published
+
+    # GX works again: the next run, with nothing new landed, validates the load it could not
+    # validate, and it publishes; the load blocked for its data stays blocked.
+    monkeypatch.undo()
+    code, output = trustwh("run", "--landing", landing, "--home", home)
+    assert code == 0, output
+    statuses = query(
+        home / "serving.duckdb",
+        "select file_name, status from quality.load_ledger order by file_name",
+    )
+    assert statuses == [("orders_20210902.csv", "blocked"), ("orders_20210903.csv", "published")]

@@ -11,6 +11,7 @@ from ..quality.expectations import (
     asset_check_results,
     asset_check_specs,
     gx_dir,
+    unvalidated_loads,
     validate_loads,
 )
 from ..quality.gate import BLOCKED, PUBLISHED
@@ -105,7 +106,8 @@ def ingest_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResour
             outcomes[entity.name] = validate_loads(
                 con,
                 entity,
-                [entry for entry in entries if entry.status in (PUBLISHED, BLOCKED)],
+                [entry for entry in entries if entry.status in (PUBLISHED, BLOCKED)]
+                + unvalidated_loads(con, entity),
                 docs_dir=gx_dir(settings.home),
             )
             all_entries.extend(entries)

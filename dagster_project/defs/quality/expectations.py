@@ -26,7 +26,7 @@ from data_tests.common import ERROR, NEW_LOADS
 
 from ..ingest.contract import Entity
 from .data_docs import make_offline
-from .gate import BLOCKED
+from .gate import BLOCKED, PUBLISHED
 
 if TYPE_CHECKING:
     from ..ingest.loader import LedgerEntry
@@ -99,6 +99,43 @@ def validate_loads(
         ]
     _record(con, entries, outcomes, checked_at)
     return outcomes
+
+
+UNVALIDATED = "could not be validated"
+
+
+def unvalidated_loads(con: duckdb.DuckDBPyConnection, entity: Entity) -> list[LedgerEntry]:
+    """Loads blocked only because the gate could not validate them (GX failed), not released
+    nor superseded since: each run validates them again with its new loads, and a load that
+    passes then publishes. A load blocked for its data stays blocked until released or fixed."""
+    from ..ingest.loader import LedgerEntry
+
+    rows = con.execute(
+        """
+        select load_id, file_name, file_sha256, export_date, rows_read, rows_loaded,
+            rows_quarantined, loaded_at
+        from quality.load_ledger
+        where entity = ? and status = ? and starts_with(reason, ?)
+            and not contains(reason, '; superseded by ')
+        order by load_id
+        """,
+        [entity.name, BLOCKED, UNVALIDATED],
+    ).fetchall()
+    return [
+        LedgerEntry(
+            load_id=load_id,
+            entity=entity.name,
+            file_name=file_name,
+            file_sha256=digest,
+            export_date=export_date,
+            status=PUBLISHED,
+            rows_read=read,
+            rows_loaded=loaded,
+            rows_quarantined=quarantined,
+            loaded_at=loaded_at,
+        )
+        for load_id, file_name, digest, export_date, read, loaded, quarantined, loaded_at in rows
+    ]
 
 
 def batch_query(entity: Entity) -> str:
@@ -299,11 +336,13 @@ def _record(
         )
         for entry in entries:
             failed = [outcome for outcome in by_load[entry.load_id] if outcome.blocks]
-            if not failed:
-                continue
-            reason = block_reason(failed)
-            entry.reason = f"{entry.reason}; also {reason}" if entry.status == BLOCKED else reason
-            entry.status = BLOCKED
+            if failed:
+                reason = block_reason(failed)
+                entry.reason = (
+                    f"{entry.reason}; also {reason}" if entry.status == BLOCKED else reason
+                )
+                entry.status = BLOCKED
+            # A new load's row says this already; a load validated again now publishes.
             con.execute(
                 "update quality.load_ledger set status = ?, reason = ? where load_id = ?",
                 [entry.status, entry.reason, entry.load_id],
@@ -329,8 +368,8 @@ def block_reason(failed: list[CheckOutcome]) -> str:
         return f"failed error-level checks: {named}; fix the file and land it again, or release it"
     reason = f"failed error-level checks: {named}; " if named else ""
     return (
-        f"{reason}could not be validated: {errors}; release it once checked, or land a "
-        "corrected file"
+        f"{reason}{UNVALIDATED}: {errors}; the next run validates it again; release it once "
+        "checked, or land a corrected file"
     )
 
 
