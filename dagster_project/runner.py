@@ -87,17 +87,21 @@ def up_to_date(settings: Settings) -> datetime | None:
     """When the last publish is current, its time; else None and a run has work to do.
 
     Current means: every landed file is in the ledger (known by name and bytes; a file whose
-    size and modification time are as when it was hashed is not read again) and the loads and
-    the dbt project are what the last publish was built from, exactly the test the job's dbt
-    step makes. Anything unknown (no warehouse yet, a writer holding it) means "run". Dagster
-    is not imported: a run with nothing to do costs the interpreter and a few queries.
+    size and modification time are as when it was hashed is not read again), and the loads,
+    the dbt project and the pseudonym key are what the last build and publish were made from,
+    exactly the test the job's dbt step makes. Anything unknown (no warehouse yet, a writer
+    holding it) means "run". Dagster is not imported: a run with nothing to do costs the
+    interpreter and a few queries.
     """
     from .defs.ingest.contract import ENTITIES
     from .defs.ingest.files import FileStat, cached_digests, landed_files
-    from .defs.publish.serving import build_state
+    from .defs.publish.serving import build_basis, build_state
 
     if not (settings.warehouse_path.exists() and settings.serving_path.exists()):
         return None
+    basis = settings.build_basis_path
+    if not basis.is_file() or basis.read_text() != build_basis(settings.pii_key()):
+        return None  # the project or the pseudonym key changed: a full rebuild is due
     try:
         con = duckdb.connect(str(settings.warehouse_path), read_only=True)
     except duckdb.Error:

@@ -72,6 +72,11 @@ class Settings:
         return self.home / "docs"
 
     @property
+    def build_basis_path(self) -> Path:
+        """The basis of the last successful dbt build (see `build_basis`)."""
+        return self.home / "dbt-build-basis"
+
+    @property
     def pii_key_path(self) -> Path:
         """The generated local key, outside production only."""
         return self.home / "pii.key"

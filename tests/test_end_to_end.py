@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import shutil
 
@@ -176,12 +178,32 @@ def test_runs_on_a_growing_landing_build_what_one_run_on_all_of_it_builds(dirty,
             shutil.copy2(path, target)
         code, output = trustwh("run", "--landing", landing, "--home", home)
         assert code == 0, output
+        if start == 0:
+            docs_made = (home / "docs" / "catalog.json").stat().st_mtime_ns
+    # The docs describe the project, which did not change: generated once, then kept.
+    assert (home / "docs" / "catalog.json").stat().st_mtime_ns == docs_made
     assert _current_versions(home / "warehouse.duckdb") == _current_versions(
         root / "home" / "warehouse.duckdb"
     )
     assert mart_fingerprints(home / "serving.duckdb") == mart_fingerprints(
         root / "home" / "serving.duckdb"
     )
+
+    # A new pseudonym key, nothing landed: the incremental tables are rebuilt under it.
+    key = "a-rotated-pseudonym-key-0123456789"
+    (home / "pii.key").write_text(key)
+    code, output = trustwh("run", "--landing", landing, "--home", home)
+    assert code == 0 and "No run started" not in " ".join(output.split()), output
+    rows = query(
+        home / "warehouse.duckdb",
+        "select raw.receiver_phone, current.receiver_phone_hash "
+        "from intermediate.int_orders_current as current inner join raw.orders as raw "
+        "on raw._load_id = current.load_id and raw._row_number = current.source_row_number "
+        "where raw.receiver_phone is not null",
+    )
+    assert rows
+    for phone, pseudonym in rows:
+        assert pseudonym == hmac.new(key.encode(), phone.encode(), hashlib.sha256).hexdigest()
 
 
 def test_a_missing_landing_folder_is_a_message_not_a_traceback(tmp_path):

@@ -16,7 +16,7 @@ from dagster_dbt import (
 )
 
 from ...settings import ENV_PII_KEY, Settings
-from ..publish.serving import build_state, last_published_state
+from ..publish.serving import build_basis, build_state, last_published_state, project_state
 from ..resources import WarehouseResource
 from .project import dbt_project
 
@@ -47,20 +47,39 @@ def dbt_models(
     When neither the published loads nor the dbt project changed since the last publish,
     nothing is built (and so nothing is published): an idle run costs seconds."""
     settings = warehouse.settings()
-    if settings.serving_path.exists():
+    # Incremental models hold what earlier builds computed: when the project or the key of
+    # the pseudonyms changed since the last successful build, everything is rebuilt.
+    basis_path = settings.build_basis_path
+    basis = build_basis(settings.pii_key())
+    same_basis = basis_path.is_file() and basis_path.read_text() == basis
+    if same_basis and settings.serving_path.exists():
         with warehouse.connect() as con:
             unchanged = last_published_state(con) == build_state(con)
         if unchanged:
             context.log.info("no new published loads and no model changes: nothing to build")
             return
+    args = ["build", "--exclude-resource-type", "unit_test"]
+    if not same_basis:
+        context.log.info("dbt project or pseudonym key changed: a full refresh")
+        args.append("--full-refresh")
     # The key of the pseudonyms (stg_orders) is given to dbt for this invocation only.
     with _environment({ENV_PII_KEY: settings.pii_key()}):
-        build = dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context)
+        build = dbt.cli(args, context=context)
         yield from build.stream()
-    if not generate_docs(dbt, settings):
+    basis_path.write_text(basis)
+    docs_state = settings.docs_path / DOCS_STATE
+    state = project_state()
+    if docs_state.is_file() and docs_state.read_text() == state:
+        context.log.info("dbt project unchanged since the docs were generated: docs kept")
+    elif generate_docs(dbt, settings):
+        docs_state.write_text(state)
+    else:
         context.log.warning(f"dbt docs generate failed; see {settings.docs_path / 'dbt.log'}")
 
 
+# The docs describe the project (lineage, descriptions, columns and types), not the data: they
+# are generated again only when the project changed, a second dbt process saved on most runs.
+DOCS_STATE = ".project-state"
 # What the docs' compiled SQL shows in place of the key: BI users read the docs.
 DOCS_PII_KEY = "TRUSTWH_PII_KEY is not shown in the docs"
 

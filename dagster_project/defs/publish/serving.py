@@ -20,9 +20,11 @@ from pathlib import Path
 import duckdb
 
 from ...settings import DBT_PROJECT_DIR, SEEDS_DIR
+from ..ingest import contract
 from ..ingest.contract import ENTITIES
 
 PUBLISHED_SCHEMAS = ("marts", "quality")
+CONTRACT_FILE = Path(contract.__file__)
 PERSONAL_COLUMNS = {
     column.name for entity in ENTITIES.values() for column in entity.columns if column.personal
 }
@@ -48,9 +50,24 @@ def build_state(con: duckdb.DuckDBPyConnection) -> str:
         "select load_id, status from quality.load_ledger order by load_id"
     ).fetchall():
         digest.update(f"{load_id}:{status}\n".encode())
+    digest.update(project_state().encode())
+    return digest.hexdigest()
+
+
+def build_basis(pii_key: str) -> str:
+    """What the incremental models were built with: the dbt project and the pseudonym key,
+    digested together (never the key itself). When it changes, dbt rebuilds everything."""
+    return hashlib.sha256(f"{project_state()}\n{pii_key}".encode()).hexdigest()
+
+
+def project_state() -> str:
+    """A digest of what the dbt project builds: its models, macros, tests, seeds and settings,
+    and the export contract the raw tables (dbt's sources) are made from."""
+    digest = hashlib.sha256()
     folders = [DBT_PROJECT_DIR / name for name in ("models", "macros", "tests", "snapshots")]
     files = [DBT_PROJECT_DIR / "dbt_project.yml", *sorted(SEEDS_DIR.rglob("*"))]
     files += sorted(path for folder in folders for path in folder.rglob("*"))
+    files.append(CONTRACT_FILE)
     for path in files:
         if path.is_file():
             digest.update(str(path.relative_to(DBT_PROJECT_DIR.parent)).encode())

@@ -2,6 +2,13 @@
     (RFC 2104) under TRUSTWH_PII_KEY, which `trustwh run` supplies and nothing commits. DuckDB
     has no hmac(), so the two pads are built here; unkeyed sha256 of an 11-digit phone would
     be reversible by brute force. -#}
+{#- Incremental by load (macros/incremental_by_load.sql): each row is staged once. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ drop_unpublished_loads() }}",
+) }}
+
 {%- set pii_key = env_var('TRUSTWH_PII_KEY', '') | replace("'", "''") -%}
 {%- if execute and not pii_key and env_var('TRUSTWH_ENV', '') == 'production' -%}
     {{ exceptions.raise_compiler_error('TRUSTWH_PII_KEY must be set in production') }}
@@ -18,7 +25,9 @@ published_loads as (
 
 orders as (
     select * from {{ source('raw', 'orders') }}
-    where _load_id in (select published_loads.load_id from published_loads)
+    where
+        _load_id in (select published_loads.load_id from published_loads)
+        {{- unstaged_loads_only('_load_id') }}
 ),
 
 pii_key as (

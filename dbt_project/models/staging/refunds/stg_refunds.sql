@@ -1,3 +1,10 @@
+{#- Incremental by load (macros/incremental_by_load.sql): each row is staged once. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ drop_unpublished_loads() }}",
+) }}
+
 with
 
 published_loads as (
@@ -7,7 +14,9 @@ published_loads as (
 
 refunds as (
     select * from {{ source('raw', 'refunds') }}
-    where _load_id in (select published_loads.load_id from published_loads)
+    where
+        _load_id in (select published_loads.load_id from published_loads)
+        {{- unstaged_loads_only('_load_id') }}
 ),
 
 renamed as (
