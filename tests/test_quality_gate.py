@@ -658,3 +658,23 @@ def test_a_run_with_every_load_blocked_completes_and_a_gate_failure_fails_it(tmp
         "select file_name, status from quality.load_ledger order by file_name",
     )
     assert statuses == [("orders_20210902.csv", "blocked"), ("orders_20210903.csv", "published")]
+
+
+def test_gx_results_and_pages_older_than_the_retention_are_pruned(tmp_path):
+    from datetime import timedelta
+
+    site = tmp_path / expectations.DATA_DOCS_INDEX.parent
+    runs = {"old": "20260101T000000.000001Z", "new": "20261120T120000.000001Z"}
+    for root in (tmp_path / "uncommitted" / "validations", site / "validations"):
+        for stamp in runs.values():
+            folder = root / "raw" / "orders" / "__none__" / stamp
+            folder.mkdir(parents=True)
+            (folder / "warehouse-raw.orders.json").write_text("{}")
+    (site / "index.html").write_text("index")
+    now = datetime(2026, 11, 25)
+    removed = expectations.prune_validations(tmp_path, now, kept=timedelta(days=90))
+    assert removed == 2
+    left = sorted(path.name for path in tmp_path.rglob("*Z"))
+    assert left == [runs["new"], runs["new"]]
+    assert (site / "index.html").read_text() == "index"
+    assert expectations.prune_validations(tmp_path, now, kept=timedelta(days=90)) == 0

@@ -11,10 +11,12 @@ GX is imported lazily (it costs seconds): listing the checks for Dagster never i
 from __future__ import annotations
 
 import logging
+import re
+import shutil
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,8 +41,34 @@ DETAIL_SAMPLES = 5
 DATA_DOCS_INDEX = Path("uncommitted", "data_docs", "local_site", "index.html")
 
 
+# GX keeps one result file and one page per export and run; older ones are removed.
+VALIDATIONS_KEPT = timedelta(days=90)
+_RUN_FOLDER = re.compile(r"^\d{8}T\d{6}\.\d+Z$")
+
+
 def gx_dir(home: Path) -> Path:
     return home / "quality" / "gx"
+
+
+def prune_validations(docs_dir: Path, now: datetime, kept: timedelta = VALIDATIONS_KEPT) -> int:
+    """Remove GX validation results and their Data Docs pages older than `kept`; return how
+    many runs' folders went. `quality.check_results` keeps every result as data."""
+    removed = 0
+    roots = [
+        docs_dir / "uncommitted" / "validations",
+        docs_dir / DATA_DOCS_INDEX.parent / "validations",
+    ]
+    for root in roots:
+        if not root.is_dir():
+            continue
+        for folder in root.glob("**/*"):
+            if not (folder.is_dir() and _RUN_FOLDER.match(folder.name)):
+                continue
+            ran_at = datetime.strptime(folder.name[:15], "%Y%m%dT%H%M%S")
+            if now - ran_at > kept:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+    return removed
 
 
 @dataclass
@@ -158,6 +186,8 @@ def _validate(
     try:
         cursor.execute(f"create or replace temp table {NEW_LOADS} (load_id varchar)")
         cursor.executemany(f"insert into {NEW_LOADS} values (?)", [[i] for i in load_ids])
+        if docs_dir is not None:
+            prune_validations(docs_dir, datetime.now(UTC).replace(tzinfo=None))
         result = _run_checkpoint(gx, context, suite, cursor, docs_dir is not None)
         if docs_dir is not None:
             _offline_docs(docs_dir / DATA_DOCS_INDEX.parent)
