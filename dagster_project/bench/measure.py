@@ -3,8 +3,10 @@ times of the run it made.
 
 Peak RSS is sampled: the resident pages of every process descending from the child, summed,
 every `interval` seconds (a tree's peak is a sum of processes alive together, which no
-rusage field gives). `os.wait4` adds the kernel's exact maximum of the single largest
-process of the tree, which the sampled sum can never be below.
+rusage field gives). Each sample also reads every process's own high-water mark (`VmHWM`),
+exact between samples, which the sampled sum can never be below. Not `ru_maxrss` of
+`wait4`: a child's starts at its parent's size when it was forked (Linux keeps the old
+high-water mark across exec), so a large bench process would inflate every stage.
 """
 
 from __future__ import annotations
@@ -52,8 +54,9 @@ class Measured:
         return None if self.run_seconds is None else max(0.0, self.seconds - self.run_seconds)
 
 
-def _tree_rss(root: int) -> int:
-    """Resident bytes of `root` and all its descendants, from /proc."""
+def _tree_rss(root: int) -> tuple[int, int]:
+    """Resident bytes of `root` and all its descendants, summed, and the largest high-water
+    mark among them, from /proc."""
     children: dict[int, list[int]] = defaultdict(list)
     rss: dict[int, int] = {}
     for entry in os.scandir("/proc"):
@@ -68,12 +71,24 @@ def _tree_rss(root: int) -> int:
         pid = int(entry.name)
         children[int(fields[1])].append(pid)  # field 4: ppid
         rss[pid] = int(fields[21]) * PAGE  # field 24: resident pages
-    total, pending = 0, [root]
+    total, largest, pending = 0, 0, [root]
     while pending:
         pid = pending.pop()
         total += rss.get(pid, 0)
+        largest = max(largest, _high_water(pid))
         pending.extend(children.get(pid, ()))
-    return total
+    return total, largest
+
+
+def _high_water(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass  # the process ended while we looked
+    return 0
 
 
 def run_measured(
@@ -82,16 +97,17 @@ def run_measured(
     """Run `command` to its end with stdout and stderr in `log`; measure it."""
     log.parent.mkdir(parents=True, exist_ok=True)
     load_before = os.getloadavg()[0]
-    peak, peak_at = 0, time.time()
+    peak, peak_at, largest = 0, time.time(), 0
     done = threading.Event()
     with log.open("wb") as output:
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
 
         def sample() -> None:
-            nonlocal peak, peak_at
+            nonlocal peak, peak_at, largest
             while not done.is_set():
-                rss = _tree_rss(process.pid)
+                rss, high_water = _tree_rss(process.pid)
+                largest = max(largest, high_water)
                 if rss > peak:
                     peak, peak_at = rss, time.time()
                 done.wait(interval)
@@ -99,7 +115,7 @@ def run_measured(
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         try:
-            _, status, usage = os.wait4(process.pid, 0)
+            _, status, _ = os.wait4(process.pid, 0)
         except BaseException:
             process.kill()
             raise
@@ -108,8 +124,6 @@ def run_measured(
             done.set()
             sampler.join()
     process.returncode = os.waitstatus_to_exitcode(status)
-    # ru_maxrss is in KiB on Linux.
-    largest = usage.ru_maxrss * 1024
     return Measured(
         seconds=seconds,
         peak_rss=max(peak, largest),

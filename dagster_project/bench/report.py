@@ -255,9 +255,9 @@ def render(machine: dict, views: list[PointView], notes: str) -> str:
         "Wall time is the child process's, start to exit. Step times are STEP_START → "
         "STEP_SUCCESS of the run's Dagster event log; *outside the run* is the rest "
         "(interpreter, imports, definitions, instance). Peak RSS is the sum over the stage's "
-        "process tree sampled every 0.1 s (in brackets: the largest single process, from the "
-        "kernel). The load average shows how much else ran: above 1 per core, other work "
-        "competed for the CPU and the seconds are inflated.",
+        "process tree sampled every 0.1 s (in brackets: the largest single process, by its "
+        "own high-water mark `VmHWM`). The load average shows how much else ran: above 1 "
+        "per core, other work competed for the CPU and the seconds are inflated.",
         "",
         "## Summary",
         "",
