@@ -22,13 +22,6 @@
 {%- endmacro %}
 
 
-{% macro unstaged_loads_only(load_column) -%}
-    {%- if is_incremental() %}
-        and {{ load_column }} not in (select distinct staged.load_id from {{ this }} as staged)
-    {%- endif %}
-{%- endmacro %}
-
-
 {% macro state_relation() -%}
     {{ return(this.incorporate(path={'identifier': this.identifier ~ '__state'})) }}
 {%- endmacro %}

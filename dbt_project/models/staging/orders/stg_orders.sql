@@ -18,16 +18,19 @@
 
 with
 
-published_loads as (
+-- Published loads not staged yet (all of them on a full build).
+loads_to_stage as (
     select load_id from {{ source('quality', 'load_ledger') }}
     where status = 'published'
+    {%- if is_incremental() %}
+    except
+    select staged.load_id from {{ this }} as staged
+    {%- endif %}
 ),
 
 orders as (
     select * from {{ source('raw', 'orders') }}
-    where
-        _load_id in (select published_loads.load_id from published_loads)
-        {{- unstaged_loads_only('_load_id') }}
+    where _load_id in (select loads_to_stage.load_id from loads_to_stage)
 ),
 
 pii_key as (
