@@ -15,6 +15,7 @@ from datetime import datetime
 import duckdb
 from rich.console import Console
 
+from .local_server import serve_until_stopped
 from .settings import Settings
 
 STEP_LABELS = {
@@ -259,6 +260,5 @@ def serve_docs(settings: Settings, port: int, console: Console) -> int:
             f"dbt docs of {settings.home} on http://127.0.0.1:{server.server_port}/ "
             "(Ctrl-C to stop)"
         )
-        with contextlib.suppress(KeyboardInterrupt):
-            server.serve_forever()
+        serve_until_stopped(server)
     return 0

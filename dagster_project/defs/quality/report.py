@@ -10,7 +10,6 @@ again before it is shown.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import http.server
 import json
@@ -28,6 +27,7 @@ import duckdb
 import jinja2
 from markupsafe import Markup, escape
 
+from ...local_server import serve_until_stopped
 from ...settings import Settings
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -725,8 +725,7 @@ def report_command(
     handler = functools.partial(_QuietHandler, directory=str(page.parent))
     with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
         say(f"Serving http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C to stop)")
-        with contextlib.suppress(KeyboardInterrupt):
-            server.serve_forever()
+        serve_until_stopped(server)
     return 0
 
 
