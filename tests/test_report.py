@@ -219,6 +219,23 @@ def test_the_reader_caps_thousands_of_loads_and_puts_blocked_ones_first(tmp_path
     assert "138****0000" in page and not MOBILE.search(page)
 
 
+def test_building_the_report_makes_data_docs_of_any_earlier_build_work_offline(tmp_path):
+    from dagster_project.defs.quality.data_docs import DATA_DOCS_INDEX
+    from dagster_project.defs.quality.report import build_report
+    from dagster_project.settings import Settings
+
+    settings = Settings.load(home=tmp_path / "home", landing=tmp_path / "landing")
+    settings.home.mkdir()
+    _serving(settings.serving_path, loads=3)
+    page = settings.home / "quality" / "gx" / DATA_DOCS_INDEX
+    page.parent.mkdir(parents=True)
+    cdn = '<script src="https://code.jquery.com/jquery-3.7.1.min.js"></script>'
+    page.write_text(f"<html><head>{cdn}</head><body></body></html>")
+    build_report(settings)
+    html = page.read_text()
+    assert "https://" not in html and "static/vendor/" in html
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -17,6 +17,8 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+# GX Data Docs of the validations, under HOME/quality/gx/ (the governance report links them).
+DATA_DOCS_INDEX = Path("uncommitted", "data_docs", "local_site", "index.html")
 VENDOR = Path(__file__).with_name("vendor")
 SITE_VENDOR = Path("static", "vendor")
 # Relative to the site root: GX copies its own static folder there on every build.
@@ -224,3 +226,12 @@ def _sync_vendor(target: Path) -> None:
             path.unlink()
         elif path.is_dir() and not any(path.iterdir()):
             path.rmdir()
+
+
+def try_make_offline(site_dir: Path) -> None:
+    """`make_offline` where the docs are a convenience: a failure is logged, never raised
+    (it must not block a load or the report)."""
+    try:
+        make_offline(site_dir)
+    except Exception:
+        log.exception("could not make the GX Data Docs under %s work offline", site_dir)

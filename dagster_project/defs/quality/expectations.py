@@ -27,7 +27,7 @@ from data_tests import SUITES, Check, Suite
 from data_tests.common import ERROR, NEW_LOADS
 
 from ..ingest.contract import Entity
-from .data_docs import make_offline
+from .data_docs import DATA_DOCS_INDEX, try_make_offline
 from .gate import BLOCKED, PUBLISHED
 
 if TYPE_CHECKING:
@@ -37,8 +37,6 @@ log = logging.getLogger(__name__)
 
 DATASOURCE = "warehouse"
 DETAIL_SAMPLES = 5
-# GX Data Docs of the validations, under HOME/quality/gx/ (the governance report links them).
-DATA_DOCS_INDEX = Path("uncommitted", "data_docs", "local_site", "index.html")
 
 
 # GX keeps one result file and one page per export and run; older ones are removed.
@@ -190,7 +188,7 @@ def _validate(
             prune_validations(docs_dir, datetime.now(UTC).replace(tzinfo=None))
         result = _run_checkpoint(gx, context, suite, cursor, docs_dir is not None)
         if docs_dir is not None:
-            _offline_docs(docs_dir / DATA_DOCS_INDEX.parent)
+            try_make_offline(docs_dir / DATA_DOCS_INDEX.parent)
         by_name = {
             (outcome.expectation_config.meta or {}).get("check_name"): outcome
             for outcome in result.results
@@ -514,15 +512,6 @@ def _context(gx: Any, docs_dir: Path | None) -> Any:
         progress_bars={"globally": False},
     )
     return gx.get_context(mode="ephemeral", project_config=config)
-
-
-def _offline_docs(site_dir: Path) -> None:
-    """Point the Data Docs GX just built at the vendored assets. The docs are a convenience:
-    failing to rewrite them is logged and never blocks a load."""
-    try:
-        make_offline(site_dir)
-    except Exception:
-        log.exception("could not make the GX Data Docs under %s work offline", site_dir)
 
 
 def _persistent_connection(cursor: duckdb.DuckDBPyConnection) -> Any:

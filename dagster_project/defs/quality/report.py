@@ -29,6 +29,7 @@ from markupsafe import Markup, escape
 
 from ...local_server import serve_until_stopped
 from ...settings import Settings
+from .data_docs import DATA_DOCS_INDEX, try_make_offline
 
 TEMPLATES = Path(__file__).with_name("templates")
 REPORT_FOLDER = "quality"
@@ -698,6 +699,10 @@ def write_report(html: str, out_dir: Path) -> Path:
 def build_report(settings: Settings) -> Path:
     """Read serving.duckdb and (re)write the report; return the page's path."""
     out_dir = report_dir(settings)
+    # The pages the report links must open offline, whichever build wrote them.
+    site = out_dir / "gx" / DATA_DOCS_INDEX.parent
+    if site.is_dir():
+        try_make_offline(site)
     data = read_report_data(
         settings.serving_path, threshold=settings.quarantine_threshold, out_dir=out_dir
     )
