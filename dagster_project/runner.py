@@ -96,13 +96,10 @@ def up_to_date(settings: Settings) -> datetime | None:
     """
     from .defs.ingest.contract import ENTITIES
     from .defs.ingest.files import FileStat, cached_digests, landed_files
-    from .defs.publish.serving import build_basis, build_state
+    from .defs.publish.serving import build_is_current
 
     if not (settings.warehouse_path.exists() and settings.serving_path.exists()):
         return None
-    basis = settings.build_basis_path
-    if not basis.is_file() or basis.read_text() != build_basis(settings.pii_key()):
-        return None  # the project or the pseudonym key changed: a full rebuild is due
     try:
         con = duckdb.connect(str(settings.warehouse_path), read_only=True)
     except duckdb.Error:
@@ -121,15 +118,14 @@ def up_to_date(settings: Settings) -> datetime | None:
                     stat, digest = cached.get(path.name, (None, None))
                     if stat != FileStat.of(path) or (path.name, digest) not in known:
                         return None
-            row = con.execute(
-                "select state, published_at from quality.publish_log "
-                "order by published_at desc limit 1"
-            ).fetchone()
-            if row is None or row[0] != build_state(con):
+            if not build_is_current(con, settings.build_basis_path, settings.pii_key()):
                 return None
+            [published_at] = con.execute(
+                "select max(published_at) from quality.publish_log"
+            ).fetchone()
         except duckdb.Error:
             return None
-    return row[1]
+    return published_at
 
 
 def run_job(settings: Settings, console: Console) -> Outcome:

@@ -16,7 +16,7 @@ from dagster_dbt import (
 )
 
 from ...settings import ENV_PII_KEY, Settings
-from ..publish.serving import build_basis, build_state, last_published_state, project_state
+from ..publish.serving import build_basis, build_is_current, project_state, same_basis
 from ..resources import WarehouseResource
 from .project import dbt_project
 
@@ -49,24 +49,22 @@ def dbt_models(
     settings = warehouse.settings()
     # Incremental models hold what earlier builds computed: when the project or the key of
     # the pseudonyms changed since the last successful build, everything is rebuilt.
-    basis_path = settings.build_basis_path
-    basis = build_basis(settings.pii_key())
-    same_basis = basis_path.is_file() and basis_path.read_text() == basis
-    if same_basis and settings.serving_path.exists():
+    basis_path, key = settings.build_basis_path, settings.pii_key()
+    if settings.serving_path.exists():
         with warehouse.connect() as con:
-            unchanged = last_published_state(con) == build_state(con)
+            unchanged = build_is_current(con, basis_path, key)
         if unchanged:
             context.log.info("no new published loads and no model changes: nothing to build")
             return
     args = ["build", "--exclude-resource-type", "unit_test"]
-    if not same_basis:
+    if not same_basis(basis_path, key):
         context.log.info("dbt project or pseudonym key changed: a full refresh")
         args.append("--full-refresh")
     # The key of the pseudonyms (stg_orders) is given to dbt for this invocation only.
-    with _environment({ENV_PII_KEY: settings.pii_key()}):
+    with _environment({ENV_PII_KEY: key}):
         build = dbt.cli(args, context=context)
         yield from build.stream()
-    basis_path.write_text(basis)
+    basis_path.write_text(build_basis(key))
     docs_state = settings.docs_path / DOCS_STATE
     state = project_state()
     if docs_state.is_file() and docs_state.read_text() == state:

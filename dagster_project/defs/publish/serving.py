@@ -54,6 +54,18 @@ def build_state(con: duckdb.DuckDBPyConnection) -> str:
     return digest.hexdigest()
 
 
+def same_basis(basis_path: Path, pii_key: str) -> bool:
+    """Whether the last successful dbt build (its basis in `basis_path`) had this project
+    and key; when not, the next build must be a full refresh."""
+    return basis_path.is_file() and basis_path.read_text() == build_basis(pii_key)
+
+
+def build_is_current(con: duckdb.DuckDBPyConnection, basis_path: Path, pii_key: str) -> bool:
+    """Whether a build now would change nothing: the same basis as the last build, and the
+    loads and project the last publish was made from."""
+    return same_basis(basis_path, pii_key) and last_published_state(con) == build_state(con)
+
+
 def build_basis(pii_key: str) -> str:
     """What the incremental models were built with: the dbt project and the pseudonym key,
     digested together (never the key itself). When it changes, dbt rebuilds everything."""
