@@ -1,8 +1,8 @@
 """GX Data Docs that work offline.
 
 GX's page templates load jQuery, Bootstrap, bootstrap-table, Vega, Font Awesome and a logo
-from CDNs and S3, and its template loader cannot be overridden. So once GX has built the
-site, `make_offline` copies the vendored copies of exactly those assets (`vendor/`, see its
+from CDNs and S3, and its template loader cannot be overridden. So whenever the governance
+report is built (`report.build_report`), `make_offline` copies the vendored copies of exactly those assets (`vendor/`, see its
 README) into the site and points every page at them: the governance report's links then
 open complete pages with no network at all.
 """

@@ -27,7 +27,7 @@ from data_tests import SUITES, Check, Suite
 from data_tests.common import ERROR, NEW_LOADS
 
 from ..ingest.contract import Entity
-from .data_docs import DATA_DOCS_INDEX, try_make_offline
+from .data_docs import DATA_DOCS_INDEX
 from .gate import BLOCKED, PUBLISHED
 
 if TYPE_CHECKING:
@@ -187,8 +187,6 @@ def _validate(
         if docs_dir is not None:
             prune_validations(docs_dir, datetime.now(UTC).replace(tzinfo=None))
         result = _run_checkpoint(gx, context, suite, cursor, docs_dir is not None)
-        if docs_dir is not None:
-            try_make_offline(docs_dir / DATA_DOCS_INDEX.parent)
         by_name = {
             (outcome.expectation_config.meta or {}).get("check_name"): outcome
             for outcome in result.results
