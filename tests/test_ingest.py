@@ -6,7 +6,6 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from dagster_project.defs.ingest.contract import ENTITIES, ORDERS
@@ -16,14 +15,6 @@ from dagster_project.defs.ingest.tables import create_tables
 from .exports import order, write_export
 
 LOADED_AT = datetime(2021, 10, 1, 8, 0, 0)
-
-
-@pytest.fixture
-def con(tmp_path: Path):
-    connection = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
-    create_tables(connection)
-    yield connection
-    connection.close()
 
 
 def ingest(con, landing: Path, threshold: float = 0.05):

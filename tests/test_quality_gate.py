@@ -12,12 +12,10 @@ from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from dagster_project.defs.ingest.contract import ENTITIES, ORDERS, REFUNDS
 from dagster_project.defs.ingest.loader import ingest_entity
-from dagster_project.defs.ingest.tables import create_tables
 from dagster_project.defs.quality import expectations
 from dagster_project.defs.quality.expectations import (
     asset_check_results,
@@ -99,14 +97,6 @@ def rows_of(entity: str, prefix: str, count: int, **fields: str) -> list[dict[st
 
 
 # --- The gate on its own: validate_loads over loads in a real DuckDB file ------------------
-
-
-@pytest.fixture
-def con(tmp_path: Path):
-    connection = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
-    create_tables(connection)
-    yield connection
-    connection.close()
 
 
 def land(con, root: Path, entity: str, files: dict[str, list[dict[str, str]]]):
