@@ -2,9 +2,9 @@
 
 GX's page templates load jQuery, Bootstrap, bootstrap-table, Vega, Font Awesome and a logo
 from CDNs and S3, and its template loader cannot be overridden. So whenever the governance
-report is built (`report.build_report`), `make_offline` copies the vendored copies of exactly those assets (`vendor/`, see its
-README) into the site and points every page at them: the governance report's links then
-open complete pages with no network at all.
+report is built (`report.build_report`), `make_offline` copies the vendored copies of exactly
+those assets (`vendor/`, see its README) into the site and points every page at them: the
+report's links then open complete pages with no network at all.
 """
 
 from __future__ import annotations
