@@ -243,15 +243,16 @@ def _reject(con: duckdb.DuckDBPyConnection, entry: LedgerEntry, reason: str) -> 
 
 
 def _read(con: duckdb.DuckDBPyConnection, paths: list[Path], width: int) -> None:
-    """Read the files' data rows as text with DuckDB; structurally broken rows (wrong field
-    count, bad quoting, invalid UTF-8) go to the rejects table instead of failing the read."""
+    """Read the files' data rows as text with DuckDB, numbered in reading order (`_g`, one
+    streaming count across the files); structurally broken rows (wrong field count, bad
+    quoting, invalid UTF-8) go to the rejects table instead of failing the read."""
     columns = "{" + ", ".join(f"'_c{index}': 'VARCHAR'" for index in range(1, width + 1)) + "}"
     con.execute("drop table if exists _read_errors")
     con.execute("drop table if exists _read_scans")
     con.execute(
         f"""
         create or replace temp table _read as
-        select * from read_csv(
+        select *, row_number() over () as _g from read_csv(
             $paths, header = false, skip = 1, auto_detect = false, columns = {columns},
             delim = ',', quote = '"', escape = '"', strict_mode = true, filename = '_path',
             store_rejects = true, rejects_table = '_read_errors', rejects_scan = '_read_scans'
@@ -321,10 +322,12 @@ def _store(
     batch: list[_Landed],
     quarantine_threshold: float,
 ) -> None:
+    """Parse the batch's text rows straight into raw (good rows) and quarantine (the rest):
+    no copy of the parsed rows is kept, so each row is written once."""
     columns = batch[0].header.columns
     con.execute(
-        "create or replace temp table _files "
-        "(_path varchar, load_id varchar, file_name varchar, export_date date, loaded_at timestamp)"
+        "create or replace temp table _files (_path varchar, load_id varchar, "
+        "file_name varchar, export_date date, loaded_at timestamp)"
     )
     con.executemany(
         "insert into _files values (?, ?, ?, ?, ?)",
@@ -339,53 +342,39 @@ def _store(
             for landed in batch
         ],
     )
+    # Where each file's rows start in the reading order, and how many rows DuckDB read.
+    con.execute(
+        "create or replace temp table _extent as "
+        "select _path, min(_g) - 1 as _offset, count(*) as _rows from _read group by _path"
+    )
     rejects = _structural_rejects(con, len(columns))
-    con.execute("create or replace temp table _rejected (_path varchar, r bigint, j bigint)")
-    if rejects:
-        ranks: dict[str, int] = {}
-        rows = []
-        for path, number, _, _ in rejects:
-            ranks[path] = ranks.get(path, 0) + 1
-            rows.append((path, number, ranks[path]))
-        con.executemany("insert into _rejected values (?, ?, ?)", rows)
-    # A good row's number is its ordinal among the file's good rows, shifted past the
-    # rejected rows before it: the as-of join finds how many rejected rows precede it.
-    con.execute(
-        """
-        create or replace temp table _numbered as
-        with ordered as (
-            select *, row_number() over (partition by _path order by rowid) as _ordinal
-            from _read
-        )
-        select ordered.* exclude (_ordinal), ordered._ordinal + coalesce(shift.j, 0) as _row_number
-        from ordered
-        asof left join (
-            select _path, r - j as t, max(j) as j from _rejected group by _path, r - j
-        ) as shift
-            on ordered._path = shift._path and ordered._ordinal > shift.t
-        """
-    )
-    con.execute(
-        f"create or replace temp table _parsed as "
-        f"{parse_select(entity, columns, '_numbered', keep=['_path'])}"
-    )
+    parsed = parse_select(entity, columns, _numbered_rows(con, rejects), keep=["_path"])
     names = list(raw_columns(entity))
     contract = [column.name for column in entity.columns]
     con.execute(
         f"insert into raw.{entity.name} ({', '.join(names)}) "
-        f"select {', '.join('_parsed.' + name for name in contract)}, _files.load_id, "
-        "_files.file_name, _files.export_date, _parsed._row_number, _files.loaded_at, "
-        "_parsed._extra from _parsed inner join _files on _parsed._path = _files._path "
-        "where _parsed._reason is null"
+        f"select {', '.join('parsed.' + name for name in contract)}, _files.load_id, "
+        "_files.file_name, _files.export_date, parsed._row_number, _files.loaded_at, "
+        f"parsed._extra from ({parsed}) as parsed inner join _files using (_path) "
+        "where parsed._reason is null"
     )
     con.execute(
         "insert into quality.quarantine "
         f"select _files.load_id, '{entity.name}', _files.file_name, _row_number, _reason, "
         f"{raw_record_sql(entity, columns, masked=False)}, "
         f"{raw_record_sql(entity, columns, masked=True)} "
-        "from _parsed inner join _files on _parsed._path = _files._path "
+        f"from ({parsed}) as parsed inner join _files using (_path) "
         "where _reason is not null"
     )
+    counts = {
+        path: (rows, bad)
+        for path, rows, bad in con.execute(
+            "select _files._path, coalesce(any_value(_extent._rows), 0), count(quarantine.load_id) "
+            "from _files left join _extent using (_path) "
+            "left join quality.quarantine as quarantine on quarantine.load_id = _files.load_id "
+            "group by _files._path"
+        ).fetchall()
+    }
     by_path = {str(landed.path): landed.entry for landed in batch}
     personal = [i for i, name in enumerate(columns) if name in _personal_names(entity)]
     if rejects:
@@ -404,17 +393,10 @@ def _store(
                 for path, number, reason, line in rejects
             ],
         )
-    counts = {
-        path: (good, bad)
-        for path, good, bad in con.execute(
-            "select _path, count(*) filter (_reason is null), count(*) filter (_reason is not null)"
-            " from _parsed group by _path"
-        ).fetchall()
-    }
     structural = Counter(path for path, _, _, _ in rejects)
     for path, entry in by_path.items():
-        good, bad = counts.get(path, (0, 0))
-        entry.rows_loaded = good
+        rows, bad = counts.get(path, (0, 0))
+        entry.rows_loaded = rows - bad
         entry.rows_quarantined = bad + structural[path]
         entry.rows_read = entry.rows_loaded + entry.rows_quarantined
         entry.status, entry.reason = quarantine_verdict(
@@ -422,6 +404,36 @@ def _store(
         )
         insert_ledger(con, entry)
         _record_gate_check(con, entry, quarantine_threshold)
+
+
+def _numbered_rows(con: duckdb.DuckDBPyConnection, rejects: list[tuple[str, int, str, str]]) -> str:
+    """SQL of the text rows with `_row_number`, the data row number in the file. A good row's
+    ordinal among its file's good rows comes from the reading order; past rejected rows it
+    is shifted by how many of them precede it (an as-of join, paid only by files with any)."""
+    ordinal = "(_read._g - _extent._offset)"
+    if not rejects:
+        return (
+            f"(select _read.*, {ordinal} as _row_number "
+            "from _read inner join _extent using (_path))"
+        )
+    ranks: dict[str, int] = {}
+    rows = []
+    for path, number, _, _ in rejects:
+        ranks[path] = ranks.get(path, 0) + 1
+        rows.append((path, number, ranks[path]))
+    con.execute("create or replace temp table _rejected (_path varchar, r bigint, j bigint)")
+    con.executemany("insert into _rejected values (?, ?, ?)", rows)
+    return f"""(
+        with ordered as (
+            select _read.*, {ordinal} as _ordinal from _read inner join _extent using (_path)
+        )
+        select ordered.* exclude (_ordinal), ordered._ordinal + coalesce(shift.j, 0) as _row_number
+        from ordered
+        asof left join (
+            select _path, r - j as t, max(j) as j from _rejected group by _path, r - j
+        ) as shift
+            on ordered._path = shift._path and ordered._ordinal > shift.t
+    )"""
 
 
 def _personal_names(entity: Entity) -> set[str]:
