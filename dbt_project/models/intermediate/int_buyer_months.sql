@@ -1,10 +1,32 @@
 {#- A table, not a view: two platform marts and the tests read it; as a view each of them
-    would re-aggregate every buyer, store and month. -#}
+    would re-aggregate every buyer, store and month. Incremental by buyer like
+    int_buyer_store_months (macros/incremental_by_load.sql). -#}
+
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='buyer_id',
+    post_hook=[
+        "delete from {{ this }} where purchase_month is null",
+        "{{ record_staged_loads(ref('stg_orders')) }}",
+    ],
+) }}
 
 with
 
+{%- if is_incremental() %}
+
+changed as (
+    {{ changed_keys(ref('stg_orders'), 'buyer_id', by='order_id', traced=false) }}
+),
+
+{%- endif %}
+
 buyer_store_months as (
     select * from {{ ref('int_buyer_store_months') }}
+    {%- if is_incremental() %}
+    where buyer_id in (select changed.buyer_id from changed)
+    {%- endif %}
 ),
 
 buyer_months as (
@@ -44,6 +66,7 @@ final as (
         cast(gmv as decimal(18, 2)) as gmv,
         has_trust_card_purchase
     from with_month_offset
+    {{ keys_without_rows('buyer_id', 'buyer_store_months') }}
 )
 
 select * from final

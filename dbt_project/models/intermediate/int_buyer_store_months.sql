@@ -1,10 +1,34 @@
 {#- A table, not a view: the five repurchase marts, int_buyer_months and the tests read it; as
     a view each of them would re-aggregate every valid purchase (10M orders). -#}
 
+{#- Incremental by buyer and store (macros/incremental_by_load.sql): a build recomputes the
+    months of every buyer and store that a version of an order in a new load belongs to, or
+    an earlier version of that order did. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['store_id', 'buyer_id'],
+    post_hook=[
+        "delete from {{ this }} where purchase_month is null",
+        "{{ record_staged_loads(ref('stg_orders')) }}",
+    ],
+) }}
+
 with
+
+{%- if is_incremental() %}
+
+changed as (
+    {{ changed_keys(ref('stg_orders'), 'store_id, buyer_id', by='order_id', traced=false) }}
+),
+
+{%- endif %}
 
 valid_purchases as (
     select * from {{ ref('int_valid_purchases') }}
+    {%- if is_incremental() %}
+    where (store_id, buyer_id) in (select changed.store_id, changed.buyer_id from changed)
+    {%- endif %}
 ),
 
 buyer_store_months as (
@@ -50,6 +74,7 @@ final as (
         cast(gmv as decimal(18, 2)) as gmv,
         has_trust_card_purchase
     from with_month_offset
+    {{ keys_without_rows('store_id, buyer_id', 'valid_purchases') }}
 )
 
 select * from final

@@ -1,7 +1,32 @@
+{#- Incremental by fan (macros/incremental_by_load.sql): a build recomputes the history of
+    every fan a new load has a snapshot of (a snapshot is current per fan and day, so no
+    other fan's history changes). Stretches carry no load, so when a load seen before is no
+    longer published every fan is recomputed. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['store_id', 'fan_id'],
+    post_hook=[
+        "delete from {{ this }} where valid_from is null",
+        "{{ record_staged_loads(ref('stg_fans')) }}",
+    ],
+) }}
+
 with
+
+{%- if is_incremental() %}
+
+changed as (
+    {{ changed_keys(ref('stg_fans'), 'store_id, fan_id', traced=false) }}
+),
+
+{%- endif %}
 
 fan_snapshots as (
     select * from {{ ref('int_fan_snapshots') }}
+    {%- if is_incremental() %}
+    where (store_id, fan_id) in (select changed.store_id, changed.fan_id from changed)
+    {%- endif %}
 ),
 
 -- NULLs get keys of their own, so a change to or from an unknown value starts a stretch too.
@@ -81,6 +106,7 @@ final as (
         last_seen_date,
         cast(snapshots as {{ dbt.type_bigint() }}) as snapshots
     from stretches
+    {{ keys_without_rows('store_id, fan_id', 'fan_snapshots') }}
 )
 
 select * from final

@@ -1,7 +1,31 @@
+{#- Incremental by store and day (macros/incremental_by_load.sql): a build recomputes the
+    snapshots of the store-days a new load exported. A store-day left with no snapshot gets a
+    row of only its key, which replaces its old rows and is then deleted by the post-hook. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['store_id', 'snapshot_date'],
+    post_hook=[
+        "delete from {{ this }} where load_id is null",
+        "{{ record_staged_loads(ref('stg_fans')) }}",
+    ],
+) }}
+
 with
+
+{%- if is_incremental() %}
+
+changed as (
+    {{ changed_keys(ref('stg_fans'), 'store_id, snapshot_date') }}
+),
+
+{%- endif %}
 
 fans as (
     select * from {{ ref('stg_fans') }}
+    {%- if is_incremental() %}
+    where (store_id, snapshot_date) in (select changed.store_id, changed.snapshot_date from changed)
+    {%- endif %}
 ),
 
 -- A snapshot has no updated_at: when a store's snapshot of a day was exported twice, the later
@@ -25,6 +49,7 @@ final as (
         source_row_number,
         loaded_at
     from deduplicated
+    {{ keys_without_rows('store_id, snapshot_date', 'fans') }}
 )
 
 select * from final

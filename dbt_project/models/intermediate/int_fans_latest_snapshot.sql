@@ -1,7 +1,30 @@
+{#- Incremental by store (macros/incremental_by_load.sql): a build recomputes the stores a
+    new load exported snapshots of. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='store_id',
+    post_hook=[
+        "delete from {{ this }} where load_id is null",
+        "{{ record_staged_loads(ref('stg_fans')) }}",
+    ],
+) }}
+
 with
+
+{%- if is_incremental() %}
+
+changed as (
+    {{ changed_keys(ref('stg_fans'), 'store_id') }}
+),
+
+{%- endif %}
 
 fan_snapshots as (
     select * from {{ ref('int_fan_snapshots') }}
+    {%- if is_incremental() %}
+    where store_id in (select changed.store_id from changed)
+    {%- endif %}
 ),
 
 latest_snapshot_dates as (
@@ -31,6 +54,7 @@ final as (
         on
             fan_snapshots.store_id = latest_snapshot_dates.store_id
             and fan_snapshots.snapshot_date = latest_snapshot_dates.snapshot_date
+    {{ keys_without_rows('store_id', 'fan_snapshots') }}
 )
 
 select * from final

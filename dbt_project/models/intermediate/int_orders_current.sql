@@ -35,11 +35,7 @@ current_orders as (
 
 final as (
     select * exclude (version_rank) from current_orders
-    {%- if is_incremental() %}
-    union all by name
-    select changed.order_id from changed
-    where changed.order_id not in (select orders.order_id from orders)
-    {%- endif %}
+    {{ keys_without_rows('order_id', 'orders') }}
 )
 
 select * from final

@@ -60,11 +60,7 @@ final as (
             as double
         ) / 3600 as resolution_hours
     from current_refunds
-    {%- if is_incremental() %}
-    union all by name
-    select changed.refund_id from changed
-    where changed.refund_id not in (select refunds.refund_id from refunds)
-    {%- endif %}
+    {{ keys_without_rows('refund_id', 'refunds') }}
 )
 
 select * from final
