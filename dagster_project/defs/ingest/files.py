@@ -75,6 +75,13 @@ def cached_digests(con: Any, entity: Entity) -> dict[str, tuple[FileStat, str]]:
     return {name: (FileStat(size, mtime), digest) for name, size, mtime, digest in rows}
 
 
+def known_digest(path: Path, cached: dict[str, tuple[FileStat, str]]) -> str | None:
+    """The file's digest as last hashed, if its size and modification time are unchanged
+    since; None when only reading it again can tell."""
+    stat, digest = cached.get(path.name, (None, None))
+    return digest if stat == FileStat.of(path) else None
+
+
 def remember_digests(con: Any, entity: Entity, digests: dict[str, tuple[FileStat, str]]) -> None:
     if digests:
         con.executemany(

@@ -27,6 +27,7 @@ from .files import (
     cached_digests,
     detect_encoding,
     export_date,
+    known_digest,
     landed_files,
     map_header,
     read_header_line,
@@ -107,12 +108,10 @@ def ingest_entity(
     readable: list[_Landed] = []
     try:
         for path in landed_files(folder):
-            stat = FileStat.of(path)
-            if path.name in cached and cached[path.name][0] == stat:
-                digest = cached[path.name][1]
-            else:
+            digest = known_digest(path, cached)
+            if digest is None:
                 digest = sha256(path)
-                hashed[path.name] = (stat, digest)
+                hashed[path.name] = (FileStat.of(path), digest)
             if (path.name, digest) in known:
                 continue
             known.add((path.name, digest))

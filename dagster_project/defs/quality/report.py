@@ -461,48 +461,80 @@ def _axis_labels(points: list[date], kind: str, x_of: Callable[[int], float], y:
     )
 
 
+@dataclass(frozen=True)
+class _BarPlot:
+    """The geometry of the period bar charts: a slot per period, values from 0 to `ceiling`."""
+
+    periods: int
+    ceiling: float
+    width: int = 560
+    height: int = 220
+    left: int = 44
+    right: int = 12
+    top: int = 14
+    bottom: int = 34
+
+    @property
+    def plot_h(self) -> float:
+        return self.height - self.top - self.bottom
+
+    @property
+    def base(self) -> float:
+        return self.top + self.plot_h
+
+    @property
+    def slot(self) -> float:
+        return (self.width - self.left - self.right) / self.periods
+
+    def x_of(self, i: int) -> float:
+        return self.left + self.slot * (i + 0.5)
+
+    def y_of(self, value: float) -> float:
+        return self.top + self.plot_h * (1 - value / self.ceiling)
+
+    def bar(self, i: int, y: float, bar_h: float, color: str, tip: str) -> str:
+        return (
+            f'<rect x="{self.x_of(i) - self.slot * 0.38:.1f}" y="{y:.1f}" '
+            f'width="{self.slot * 0.76:.1f}" height="{bar_h:.1f}" fill="{color}">'
+            f"<title>{escape(tip)}</title></rect>"
+        )
+
+    def svg(
+        self, label: str, marks: list[str], periods: list[date], kind: str, percent: bool
+    ) -> Markup:
+        """The chart: grid and value labels, the marks, then the period labels."""
+        body = _grid(self.left, self.width - self.right, self.y_of, self.ceiling, percent)
+        body += marks
+        body.append(_axis_labels(periods, kind, self.x_of, self.height - self.bottom + 16))
+        return _svg_frame(self.width, self.height, label, body)
+
+
 def quarantine_chart(trend: list[TrendPoint], kind: str, threshold: float | None) -> Markup:
     """Bars of the share of rows set aside per export period; red where a load was blocked."""
     label = f"Share of rows quarantined by export {kind}"
     if not trend:
         return Markup('<p class="empty">No loads with rows yet.</p>')
-    width, height, left, right, top, bottom = 560, 220, 44, 12, 14, 34
     shares = [p.rows_quarantined / p.rows_read if p.rows_read else 0.0 for p in trend]
-    peak = max([*shares, threshold or 0.0, 0.01])
-    ceiling = _nice_ceiling(peak)
-    plot_w, plot_h = width - left - right, height - top - bottom
-    slot = plot_w / len(trend)
-
-    def x_of(i: int) -> float:
-        return left + slot * (i + 0.5)
-
-    def y_of(value: float) -> float:
-        return top + plot_h * (1 - value / ceiling)
-
-    body = _grid(left, width - right, y_of, ceiling, percent=True)
+    plot = _BarPlot(len(trend), _nice_ceiling(max([*shares, threshold or 0.0, 0.01])))
+    marks = []
     for i, (point, share) in enumerate(zip(trend, shares, strict=True)):
         color = _COLORS["bad"] if point.blocked else _COLORS["bar"]
-        bar_h = max(plot_h * share / ceiling, 1.0 if point.rows_quarantined else 0.0)
+        bar_h = max(plot.plot_h * share / plot.ceiling, 1.0 if point.rows_quarantined else 0.0)
         tip = (
             f"{_fmt_period(point.period, kind)}: {point.rows_quarantined:,} of "
             f"{point.rows_read:,} rows quarantined ({share:.2%}); {point.loads} loads, "
             f"{point.blocked} blocked"
         )
-        body.append(
-            f'<rect x="{x_of(i) - slot * 0.38:.1f}" y="{top + plot_h - bar_h:.1f}" '
-            f'width="{slot * 0.76:.1f}" height="{bar_h:.1f}" fill="{color}">'
-            f"<title>{escape(tip)}</title></rect>"
-        )
+        marks.append(plot.bar(i, plot.base - bar_h, bar_h, color, tip))
     if threshold is not None:
-        y = y_of(threshold)
-        body.append(
-            f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" '
+        y, x2 = plot.y_of(threshold), plot.width - plot.right
+        marks.append(
+            f'<line x1="{plot.left}" x2="{x2}" y1="{y:.1f}" y2="{y:.1f}" '
             f'stroke="{_COLORS["error"]}" stroke-dasharray="4 3"/>'
-            f'<text x="{width - right}" y="{y - 4:.1f}" font-size="10" text-anchor="end" '
+            f'<text x="{x2}" y="{y - 4:.1f}" font-size="10" text-anchor="end" '
             f'fill="{_COLORS["error"]}">gate {threshold:.0%}</text>'
         )
-    body.append(_axis_labels([p.period for p in trend], kind, x_of, height - bottom + 16))
-    return _svg_frame(width, height, label, body)
+    return plot.svg(label, marks, [p.period for p in trend], kind, percent=True)
 
 
 def failures_chart(trend: list[TrendPoint], kind: str) -> Markup:
@@ -510,41 +542,27 @@ def failures_chart(trend: list[TrendPoint], kind: str) -> Markup:
     label = f"Failed checks by export {kind}"
     if not any(p.checks for p in trend):
         return Markup('<p class="empty">No checks recorded yet.</p>')
-    width, height, left, right, top, bottom = 560, 220, 44, 12, 14, 34
     peak = max(p.failed_error + p.failed_warn for p in trend)
-    ceiling = _nice_ceiling(max(peak, 1))
-    plot_w, plot_h = width - left - right, height - top - bottom
-    slot = plot_w / len(trend)
-
-    def x_of(i: int) -> float:
-        return left + slot * (i + 0.5)
-
-    def y_of(value: float) -> float:
-        return top + plot_h * (1 - value / ceiling)
-
-    body = _grid(left, width - right, y_of, ceiling, percent=False)
+    plot = _BarPlot(len(trend), _nice_ceiling(max(peak, 1)))
+    marks = []
     for i, point in enumerate(trend):
         tip = (
             f"{_fmt_period(point.period, kind)}: {point.failed_error} error and "
             f"{point.failed_warn} warn failures of {point.checks} checks"
         )
-        base = top + plot_h
+        base = plot.base
         for count, color in ((point.failed_error, "error"), (point.failed_warn, "warn")):
             if not count:
                 continue
-            bar_h = plot_h * count / ceiling
+            bar_h = plot.plot_h * count / plot.ceiling
             base -= bar_h
-            body.append(
-                f'<rect x="{x_of(i) - slot * 0.38:.1f}" y="{base:.1f}" width="{slot * 0.76:.1f}" '
-                f'height="{bar_h:.1f}" fill="{_COLORS[color]}"><title>{escape(tip)}</title></rect>'
-            )
+            marks.append(plot.bar(i, base, bar_h, _COLORS[color], tip))
         if not point.failed_error and not point.failed_warn and point.checks:
-            body.append(
-                f'<circle cx="{x_of(i):.1f}" cy="{base - 3:.1f}" r="2" fill="{_COLORS["grid"]}">'
-                f"<title>{escape(tip)}</title></circle>"
+            marks.append(
+                f'<circle cx="{plot.x_of(i):.1f}" cy="{base - 3:.1f}" r="2" '
+                f'fill="{_COLORS["grid"]}"><title>{escape(tip)}</title></circle>'
             )
-    body.append(_axis_labels([p.period for p in trend], kind, x_of, height - bottom + 16))
-    return _svg_frame(width, height, label, body)
+    return plot.svg(label, marks, [p.period for p in trend], kind, percent=False)
 
 
 def _nice_ceiling(value: float) -> float:
