@@ -717,14 +717,18 @@ def write_report(html: str, out_dir: Path) -> Path:
 def build_report(settings: Settings) -> Path:
     """Read serving.duckdb and (re)write the report; return the page's path."""
     out_dir = report_dir(settings)
-    # The pages the report links must open offline, whichever build wrote them.
-    site = out_dir / "gx" / DATA_DOCS_INDEX.parent
-    if site.is_dir():
-        try_make_offline(site)
+    _data_docs_offline(out_dir)
     data = read_report_data(
         settings.serving_path, threshold=settings.quarantine_threshold, out_dir=out_dir
     )
     return write_report(render_report(data), out_dir)
+
+
+def _data_docs_offline(out_dir: Path) -> None:
+    """The GX pages the report links must open offline, whichever build wrote them."""
+    site = out_dir / "gx" / DATA_DOCS_INDEX.parent
+    if site.is_dir():
+        try_make_offline(site)
 
 
 def report_command(
@@ -742,6 +746,9 @@ def report_command(
             )
             return 2
         build_report(settings)
+    else:
+        # A run that failed after validating new loads wrote GX pages but no report.
+        _data_docs_offline(page.parent)
     say(str(page))
     if not serve:
         return 0
