@@ -36,30 +36,68 @@
         came from a load no longer staged. A model whose rows carry no load_id (traced=false)
         then recomputes every key. -#}
     {%- set state = state_relation() -%}
-    {%- set new_rows = 'load_id not in (select state.load_id from ' ~ state ~ ' as state)' -%}
-    {%- set staged_loads = 'select distinct staged.load_id from ' ~ staged ~ ' as staged' -%}
     {%- if adapter.get_relation(state.database, state.schema, state.identifier) is none %}
         -- No state: every key is recomputed.
         select {{ key }} from {{ staged }}
         union
         select {{ key }} from {{ this }}
     {%- else %}
+        {%- set loads = load_changes(staged, state) %}
+        -- Loads since the last build: {{ loads.new | length }} new, {{ loads.gone | length }} gone.
         {%- if by %}
         select {{ key }} from {{ staged }}
-        where ({{ by }}) in (select {{ by }} from {{ staged }} where {{ new_rows }})
-        {%- else %}
-        select {{ key }} from {{ staged }} where {{ new_rows }}
-        {%- endif %}
-        union
-        {%- if traced %}
-        select {{ key }} from {{ this }} where load_id not in ({{ staged_loads }})
-        {%- else %}
-        select {{ key }} from {{ staged }}
-        where exists (
-            select 1 from {{ state }} as state where state.load_id not in ({{ staged_loads }})
+        where ({{ by }}) in (
+            select {{ by }} from {{ staged }} where {{ one_of('load_id', loads.new) }}
         )
+        {%- else %}
+        select {{ key }} from {{ staged }} where {{ one_of('load_id', loads.new) }}
+        {%- endif %}
+        {%- if loads.gone and traced %}
+        union
+        select {{ key }} from {{ this }} where {{ one_of('load_id', loads.gone) }}
+        {%- elif loads.gone %}
+        union
+        select {{ key }} from {{ staged }}
+        union
+        select {{ key }} from {{ this }}
         {%- endif %}
     {%- endif %}
+{%- endmacro %}
+
+
+{% macro load_changes(staged, state) -%}
+    {#- The loads staged now that the last build had not seen (`new`), and those it saw that
+        are no longer staged (`gone`): read first from two small sets, so that the staged
+        rows are then filtered by a list of load ids, which DuckDB prunes row group by row
+        group (rows are appended load by load), instead of a join over every staged row. -#}
+    {%- set found = {'new': [], 'gone': []} -%}
+    {%- if execute -%}
+        {%- set query -%}
+            with staged_loads as (select distinct staged.load_id from {{ staged }} as staged)
+            select 'new' as change, staged_loads.load_id from staged_loads
+            where staged_loads.load_id not in (select state.load_id from {{ state }} as state)
+            union all
+            select 'gone' as change, state.load_id from {{ state }} as state
+            where state.load_id not in (select staged_loads.load_id from staged_loads)
+        {%- endset -%}
+        {%- for row in run_query(query).rows -%}
+            {%- do found[row[0]].append(row[1]) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(found) }}
+{%- endmacro %}
+
+
+{% macro one_of(column, values) -%}
+    {%- if values -%}
+        {{ column }} in (
+            {%- for value in values -%}
+                '{{ value | replace("'", "''") }}'{{ ', ' if not loop.last }}
+            {%- endfor -%}
+        )
+    {%- else -%}
+        false
+    {%- endif -%}
 {%- endmacro %}
 
 
