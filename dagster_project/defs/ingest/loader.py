@@ -321,8 +321,8 @@ def _store(
     batch: list[_Landed],
     quarantine_threshold: float,
 ) -> None:
-    """Parse the batch's text rows straight into raw (good rows) and quarantine (the rest):
-    no copy of the parsed rows is kept, so each row is written once."""
+    """Parse the batch's text rows straight into quarantine (rows that break a rule) and raw
+    (the rest): no copy of the parsed rows is kept, so each row is written once."""
     columns = batch[0].header.columns
     con.execute(
         "create or replace temp table _files (_path varchar, load_id varchar, "
@@ -350,13 +350,8 @@ def _store(
     parsed = parse_select(entity, columns, _numbered_rows(con, rejects), keep=["_path"])
     names = list(raw_columns(entity))
     contract = [column.name for column in entity.columns]
-    con.execute(
-        f"insert into raw.{entity.name} ({', '.join(names)}) "
-        f"select {', '.join('parsed.' + name for name in contract)}, _files.load_id, "
-        "_files.file_name, _files.export_date, parsed._row_number, _files.loaded_at, "
-        f"parsed._extra from ({parsed}) as parsed inner join _files using (_path) "
-        "where parsed._reason is null"
-    )
+    # Quarantine first: it evaluates every rule on every row and keeps the few that break
+    # one; the raw insert then only types the rest (the rules are not evaluated twice).
     con.execute(
         "insert into quality.quarantine "
         f"select _files.load_id, '{entity.name}', _files.file_name, _row_number, _reason, "
@@ -364,6 +359,15 @@ def _store(
         f"{raw_record_sql(entity, columns, masked=True)} "
         f"from ({parsed}) as parsed inner join _files using (_path) "
         "where _reason is not null"
+    )
+    con.execute(
+        f"insert into raw.{entity.name} ({', '.join(names)}) "
+        f"select {', '.join('parsed.' + name for name in contract)}, _files.load_id, "
+        "_files.file_name, _files.export_date, parsed._row_number, _files.loaded_at, "
+        f"parsed._extra from ({parsed}) as parsed inner join _files using (_path) "
+        "where (_files.load_id, parsed._row_number) not in ("
+        "select quarantine.load_id, quarantine.row_number from quality.quarantine as quarantine "
+        "where quarantine.load_id in (select _files.load_id from _files))"
     )
     counts = {
         path: (rows, bad)
