@@ -67,7 +67,7 @@
 
 {% macro load_changes(staged, state) -%}
     {#- The loads staged now that the last build had not seen (`new`), and those it saw that
-        are no longer staged (`gone`): read first from two small sets, so that the staged
+        are no longer staged (`gone`): read first (one column of each), so that the staged
         rows are then filtered by a list of load ids, which DuckDB prunes row group by row
         group (rows are appended load by load), instead of a join over every staged row. -#}
     {%- set found = {'new': [], 'gone': []} -%}
@@ -98,6 +98,14 @@
     {%- else -%}
         false
     {%- endif -%}
+{%- endmacro %}
+
+
+{% macro where_changed(key) -%}
+    {#- On an incremental build, only the rows of the keys the `changed` CTE lists. -#}
+    {%- if is_incremental() %}
+    where ({{ key }}) in (select {{ key }} from changed)
+    {%- endif %}
 {%- endmacro %}
 
 

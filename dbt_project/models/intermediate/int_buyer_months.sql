@@ -24,9 +24,7 @@ changed as (
 
 buyer_store_months as (
     select * from {{ ref('int_buyer_store_months') }}
-    {%- if is_incremental() %}
-    where buyer_id in (select changed.buyer_id from changed)
-    {%- endif %}
+    {{ where_changed('buyer_id') }}
 ),
 
 buyer_months as (

@@ -26,9 +26,7 @@ changed as (
 
 valid_purchases as (
     select * from {{ ref('int_valid_purchases') }}
-    {%- if is_incremental() %}
-    where (store_id, buyer_id) in (select changed.store_id, changed.buyer_id from changed)
-    {%- endif %}
+    {{ where_changed('store_id, buyer_id') }}
 ),
 
 buyer_store_months as (

@@ -24,9 +24,7 @@ changed as (
 
 fan_snapshots as (
     select * from {{ ref('int_fan_snapshots') }}
-    {%- if is_incremental() %}
-    where (store_id, fan_id) in (select changed.store_id, changed.fan_id from changed)
-    {%- endif %}
+    {{ where_changed('store_id, fan_id') }}
 ),
 
 -- NULLs get keys of their own, so a change to or from an unknown value starts a stretch too.

@@ -23,9 +23,7 @@ changed as (
 
 fans as (
     select * from {{ ref('stg_fans') }}
-    {%- if is_incremental() %}
-    where (store_id, snapshot_date) in (select changed.store_id, changed.snapshot_date from changed)
-    {%- endif %}
+    {{ where_changed('store_id, snapshot_date') }}
 ),
 
 -- Only store-days with a fan twice (exported again, or a load with a key twice that an

@@ -22,9 +22,7 @@ changed as (
 
 fan_snapshots as (
     select * from {{ ref('int_fan_snapshots') }}
-    {%- if is_incremental() %}
-    where store_id in (select changed.store_id from changed)
-    {%- endif %}
+    {{ where_changed('store_id') }}
 ),
 
 latest_snapshot_dates as (

@@ -24,9 +24,7 @@ changed as (
 
 orders as (
     select * from {{ ref('stg_orders') }}
-    {%- if is_incremental() %}
-    where order_id in (select changed.order_id from changed)
-    {%- endif %}
+    {{ where_changed('order_id') }}
 ),
 
 current_orders as (

@@ -21,9 +21,7 @@ changed as (
 
 refunds as (
     select * from {{ ref('stg_refunds') }}
-    {%- if is_incremental() %}
-    where refund_id in (select changed.refund_id from changed)
-    {%- endif %}
+    {{ where_changed('refund_id') }}
 ),
 
 current_refunds as (
