@@ -38,7 +38,9 @@ buyer_store_months as (
         count(*) as orders,
         -- An order exported without paid_amount adds nothing to GMV.
         coalesce(sum(paid_amount), 0) as gmv,
-        {{ dbt.bool_or('coalesce(is_trust_card, false)') }} as has_trust_card_purchase
+        {{ dbt.bool_or('coalesce(is_trust_card, false)') }} as has_trust_card_purchase,
+        -- The level on the month's first purchase, even when missing (arg_min would skip it).
+        arg_min_null(fan_club_level, (paid_at, order_id)) as month_fan_club_level
     from valid_purchases
     group by store_id, buyer_id, purchase_month
 ),
@@ -70,7 +72,8 @@ final as (
         store_first_paid_at,
         cast(orders as {{ dbt.type_bigint() }}) as orders,
         cast(gmv as decimal(18, 2)) as gmv,
-        has_trust_card_purchase
+        has_trust_card_purchase,
+        cast(month_fan_club_level as {{ dbt.type_int() }}) as month_fan_club_level
     from with_month_offset
     {{ keys_without_rows('store_id, buyer_id', 'valid_purchases') }}
 )
