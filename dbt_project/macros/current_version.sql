@@ -1,7 +1,25 @@
 {#- The current version of each key (METRICS.md): newest updated_at, ties to the later export
-    date, then the later file name, then the later row. -#}
-{% macro current_version(relation, key, version_column='updated_at') -%}
-    select *
+    date, then the later file name, then the later row.
+
+    Most keys have one version: only the groups of `by` (the key unless given, or a coarser
+    part of it, such as a store's snapshot of a day) that hold a key twice are ranked; every
+    other row is current as exported. Ranking every row sorted all of them. The key's columns
+    are never NULL (the contract requires them). -#}
+{% macro current_version(relation, key, version_column='updated_at', by=none) -%}
+    {%- set by = by or key -%}
+    {%- set group_columns = by.split(',') | map('trim') | list -%}
+    {%- set rest = key.split(',') | map('trim') | reject('in', group_columns) | list %}
+    with versioned as (
+        select {{ by }}
+        from {{ relation }}
+        group by {{ by }}
+        having count(*) > {{ 'count(distinct (' ~ rest | join(', ') ~ '))' if rest else 1 }}
+    )
+
+    select * from {{ relation }}
+    where ({{ by }}) not in (select {{ by }} from versioned)
+    union all
+    select * exclude (version_rank)
     from (
         select
             *,
@@ -14,6 +32,7 @@
                     source_row_number desc
             ) as version_rank
         from {{ relation }}
+        where ({{ by }}) in (select {{ by }} from versioned)
     ) as ranked
     where version_rank = 1
 {%- endmacro %}

@@ -26,40 +26,14 @@ fans as (
     {{ where_changed('store_id, snapshot_date') }}
 ),
 
--- Only store-days with a fan twice (exported again, or a load with a key twice that an
--- operator released) are ranked: ranking every snapshot sorted all of them.
-exported_again as (
-    select
-        store_id,
-        snapshot_date
-    from fans
-    group by store_id, snapshot_date
-    having count(*) > count(distinct fan_id)
-),
-
-ranked_fans as (
-    select * from fans
-    where (store_id, snapshot_date) in (
-        select
-            exported_again.store_id,
-            exported_again.snapshot_date
-        from exported_again
-    )
-),
-
 -- A snapshot has no updated_at: when a store's snapshot of a day was exported twice, the later
--- export date wins, then the later file name, then the later row (EXPORTS.md tie rule).
+-- export date wins, then the later file name, then the later row (EXPORTS.md tie rule). Only
+-- store-days with a fan twice (exported again, or a load with a key twice that an operator
+-- released) are ranked.
 deduplicated as (
-    select * from fans
-    where (store_id, snapshot_date) not in (
-        select
-            exported_again.store_id,
-            exported_again.snapshot_date
-        from exported_again
-    )
-    union all by name
     {{ current_version(
-        'ranked_fans', 'store_id, fan_id, snapshot_date', version_column='export_date'
+        'fans', 'store_id, fan_id, snapshot_date', version_column='export_date',
+        by='store_id, snapshot_date'
     ) }}
 ),
 

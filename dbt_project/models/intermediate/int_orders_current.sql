@@ -32,7 +32,7 @@ current_orders as (
 ),
 
 final as (
-    select * exclude (version_rank) from current_orders
+    select * from current_orders
     {{ keys_without_rows('order_id', 'orders') }}
 )
 
