@@ -72,6 +72,13 @@ class Settings:
         return self.home / "docs"
 
     @property
+    def dbt_target_path(self) -> Path:
+        """dbt's target folder for this home's builds. One folder, kept between runs: dbt's
+        partial parse file in it is only valid for this home's profile (the warehouse path),
+        and a run that finds it skips a full parse of the project."""
+        return self.home.absolute() / "dbt-target"
+
+    @property
     def build_basis_path(self) -> Path:
         """The basis of the last successful dbt build (see `build_basis`)."""
         return self.home / "dbt-build-basis"

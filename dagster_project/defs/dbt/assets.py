@@ -62,7 +62,7 @@ def dbt_models(
         args.append("--full-refresh")
     # The key of the pseudonyms (stg_orders) is given to dbt for this invocation only.
     with _environment({ENV_PII_KEY: key}):
-        build = dbt.cli(args, context=context)
+        build = dbt.cli(args, context=context, target_path=settings.dbt_target_path)
         yield from build.stream()
     basis_path.write_text(build_basis(key))
     docs_state = settings.docs_path / DOCS_STATE
