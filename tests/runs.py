@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import subprocess
+import sys
 from contextlib import redirect_stdout
 from pathlib import Path
 
 import duckdb
 
 from dagster_project.cli import main
+from dagster_project.settings import DBT_PROJECT_DIR
 
 
 def trustwh(*args: str | Path) -> tuple[int, str]:
@@ -18,6 +22,29 @@ def trustwh(*args: str | Path) -> tuple[int, str]:
     with redirect_stdout(out):
         code = main([str(arg) for arg in args])
     return code, out.getvalue()
+
+
+def dbt(home: Path, *args: str) -> subprocess.CompletedProcess:
+    """The dbt CLI of this environment over a home's warehouse, its target in HOME/dbt-target
+    (where `trustwh run` keeps it)."""
+    return subprocess.run(
+        [
+            str(Path(sys.executable).with_name("dbt")),
+            *args,
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(home / "dbt-target"),
+            "--log-path",
+            str(home / "dbt-logs"),
+        ],
+        env=os.environ | {"TRUSTWH_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def query(database: Path, sql: str, params: list | None = None) -> list[tuple]:

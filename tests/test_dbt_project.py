@@ -5,42 +5,23 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 
 from dagster_project.defs.ingest.contract import ENTITIES, ENUM
 from dagster_project.defs.ingest.tables import create_tables
-from dagster_project.settings import DBT_PROJECT_DIR, SEEDS_DIR
+from dagster_project.settings import SEEDS_DIR
+
+from .runs import dbt
 
 
 def test_every_model_test_and_unit_test_passes_on_an_empty_warehouse(tmp_path: Path):
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
         create_tables(con)
-    dbt = Path(sys.executable).with_name("dbt")
-    result = subprocess.run(
-        [
-            str(dbt),
-            "build",
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-            "--target-path",
-            str(tmp_path / "target"),
-            "--log-path",
-            str(tmp_path / "logs"),
-        ],
-        env=os.environ | {"TRUSTWH_HOME": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = dbt(tmp_path, "build")
     assert result.returncode == 0, result.stdout[-4000:]
-    results = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
+    results = json.loads((tmp_path / "dbt-target" / "run_results.json").read_text())["results"]
     unit_tests = [r for r in results if r["unique_id"].startswith("unit_test.")]
     assert len(unit_tests) >= 20 and all(r["status"] == "pass" for r in unit_tests)
     built = [r for r in results if not r["unique_id"].startswith("exposure.")]  # nothing to run

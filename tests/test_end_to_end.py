@@ -14,7 +14,7 @@ import pytest
 from dagster_project.sample_data.generate import generate
 
 from .exports import order, write_export
-from .runs import mart_fingerprints, query, trustwh
+from .runs import dbt, mart_fingerprints, query, trustwh
 
 pytestmark = pytest.mark.slow
 
@@ -195,6 +195,9 @@ def test_runs_on_a_growing_landing_build_what_one_run_on_all_of_it_builds(dirty,
         assert code == 0, output
         if start == 0:
             docs_made = (home / "docs" / "catalog.json").stat().st_mtime_ns
+        else:  # dbt's parse of the run before, in HOME/dbt-target, is reused
+            dbt_log = max((home / "logs").glob("run-*.log"), key=lambda path: path.name)
+            assert "Unable to do partial parsing" not in dbt_log.read_text(), dbt_log
     # The docs describe the project, which did not change: generated once, then kept.
     assert (home / "docs" / "catalog.json").stat().st_mtime_ns == docs_made
     assert _current_versions(home / "warehouse.duckdb") == _current_versions(
@@ -317,6 +320,22 @@ def test_a_day_that_changes_earlier_keys_builds_what_one_run_over_all_of_it_buil
         "select fan_id, fan_club_level from intermediate.int_fan_club_level_history order by 1",
     )
     assert history == [("F1", 3), ("F2", 6)]
+
+    # The grain test of an incremental model reads only the keys its last build replaced:
+    # both buyers of the corrected order and the buyer of the closed one.
+    warehouse = incremental / "warehouse.duckdb"
+    changed = query(warehouse, "select buyer_id from intermediate.int_buyer_months__changed")
+    assert sorted(changed) == [("B1",), ("B2",), ("B4",)]
+    grain_test = "unique_combination_int_buyer_months_buyer_id__purchase_month"
+    for buyer, caught in (("B3", False), ("B4", True)):
+        with duckdb.connect(str(warehouse)) as con:
+            con.execute(
+                "insert into intermediate.int_buyer_months "
+                "select * from intermediate.int_buyer_months where buyer_id = ?",
+                [buyer],
+            )
+        result = dbt(incremental, "test", "--select", grain_test)
+        assert (result.returncode != 0) == caught, result.stdout[-3000:]
 
 
 def test_a_missing_landing_folder_is_a_message_not_a_traceback(tmp_path):

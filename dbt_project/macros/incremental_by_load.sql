@@ -2,10 +2,13 @@
 
     Staging tables (stg_orders, stg_refunds) gain the rows of loads published since the last
     build and lose the rows of loads no longer published. The models over them recompute,
-    with delete+insert by key, only the keys a new load changes (`changed_keys`): current
-    versions of orders and refunds by id, fan snapshots by store and day, fan-club history
-    by fan, a store's latest snapshot by store, buyer months by buyer and store; a
-    `<model>__state` table keeps the loads each build saw. When the dbt
+    with delete+insert by key, only the keys a new load changes: current versions of orders
+    and refunds by id, fan snapshots by store and day, fan-club history by fan, a store's
+    latest snapshot by store, buyer months by buyer and store. A model's pre-hook
+    (`record_changed_keys`) writes those keys to `<model>__changed`; the model reads only
+    their rows (`where_changed`), and the tests of its grain check only them (the
+    `__changed_keys__` filter, macros/get_where_subquery.sql): the other keys were checked
+    when they were built. A `<model>__state` table keeps the loads each build saw. When the dbt
     project or the pseudonym key changes, `trustwh run` builds with --full-refresh (see
     defs/dbt/assets.py), so no table mixes two versions of the logic.
     tests/test_end_to_end.py: runs on a growing landing build what one run on all of it does. -#}
@@ -25,6 +28,25 @@
 
 {% macro state_relation() -%}
     {{ return(this.incorporate(path={'identifier': this.identifier ~ '__state'})) }}
+{%- endmacro %}
+
+
+{% macro changed_relation(relation=this) -%}
+    {{ return(relation.incorporate(path={'identifier': relation.identifier ~ '__changed'})) }}
+{%- endmacro %}
+
+
+{% macro record_changed_keys(staged, key, by=none, traced=true) -%}
+    {#- Pre-hook of an incremental model: the keys this build recomputes, in `__changed`. A
+        full build recomputes every key and drops the table. -#}
+    {%- if is_incremental() %}
+        create or replace table {{ changed_relation() }} as
+        select distinct * from (
+            {{ changed_keys(staged, key, by, traced) }}
+        ) as changed
+    {%- else %}
+        drop table if exists {{ changed_relation() }}
+    {%- endif %}
 {%- endmacro %}
 
 
@@ -102,9 +124,9 @@
 
 
 {% macro where_changed(key) -%}
-    {#- On an incremental build, only the rows of the keys the `changed` CTE lists. -#}
+    {#- On an incremental build, only the rows of the keys in `__changed`. -#}
     {%- if is_incremental() %}
-    where ({{ key }}) in (select {{ key }} from changed)
+    where ({{ key }}) in (select {{ key }} from {{ changed_relation() }})
     {%- endif %}
 {%- endmacro %}
 
@@ -114,7 +136,7 @@
         rows (delete+insert by key), and the model's post-hook then deletes it. -#}
     {%- if is_incremental() %}
     union all by name
-    select {{ key }} from changed
+    select {{ key }} from {{ changed_relation() }}
     where ({{ key }}) not in (select {{ key }} from {{ rows }})
     {%- endif %}
 {%- endmacro %}

@@ -6,6 +6,11 @@
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='buyer_id',
+    pre_hook=(
+        "{{ record_changed_keys(
+            ref('stg_orders'), 'buyer_id', by='order_id', traced=false
+        ) }}"
+    ),
     post_hook=[
         "delete from {{ this }} where purchase_month is null",
         "{{ record_staged_loads(ref('stg_orders')) }}",
@@ -13,14 +18,6 @@
 ) }}
 
 with
-
-{%- if is_incremental() %}
-
-changed as (
-    {{ changed_keys(ref('stg_orders'), 'buyer_id', by='order_id', traced=false) }}
-),
-
-{%- endif %}
 
 buyer_store_months as (
     select * from {{ ref('int_buyer_store_months') }}

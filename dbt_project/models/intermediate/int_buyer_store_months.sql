@@ -8,6 +8,11 @@
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key=['store_id', 'buyer_id'],
+    pre_hook=(
+        "{{ record_changed_keys(
+            ref('stg_orders'), 'store_id, buyer_id', by='order_id', traced=false
+        ) }}"
+    ),
     post_hook=[
         "delete from {{ this }} where purchase_month is null",
         "{{ record_staged_loads(ref('stg_orders')) }}",
@@ -15,14 +20,6 @@
 ) }}
 
 with
-
-{%- if is_incremental() %}
-
-changed as (
-    {{ changed_keys(ref('stg_orders'), 'store_id, buyer_id', by='order_id', traced=false) }}
-),
-
-{%- endif %}
 
 valid_purchases as (
     select * from {{ ref('int_valid_purchases') }}

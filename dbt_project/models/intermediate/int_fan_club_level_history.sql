@@ -6,6 +6,7 @@
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key=['store_id', 'fan_id'],
+    pre_hook="{{ record_changed_keys(ref('stg_fans'), 'store_id, fan_id', traced=false) }}",
     post_hook=[
         "delete from {{ this }} where valid_from is null",
         "{{ record_staged_loads(ref('stg_fans')) }}",
@@ -13,14 +14,6 @@
 ) }}
 
 with
-
-{%- if is_incremental() %}
-
-changed as (
-    {{ changed_keys(ref('stg_fans'), 'store_id, fan_id', traced=false) }}
-),
-
-{%- endif %}
 
 fan_snapshots as (
     select * from {{ ref('int_fan_snapshots') }}

@@ -5,6 +5,7 @@
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key=['store_id', 'snapshot_date'],
+    pre_hook="{{ record_changed_keys(ref('stg_fans'), 'store_id, snapshot_date') }}",
     post_hook=[
         "delete from {{ this }} where load_id is null",
         "{{ record_staged_loads(ref('stg_fans')) }}",
@@ -12,14 +13,6 @@
 ) }}
 
 with
-
-{%- if is_incremental() %}
-
-changed as (
-    {{ changed_keys(ref('stg_fans'), 'store_id, snapshot_date') }}
-),
-
-{%- endif %}
 
 fans as (
     select * from {{ ref('stg_fans') }}

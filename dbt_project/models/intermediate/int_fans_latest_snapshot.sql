@@ -4,6 +4,7 @@
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='store_id',
+    pre_hook="{{ record_changed_keys(ref('stg_fans'), 'store_id') }}",
     post_hook=[
         "delete from {{ this }} where load_id is null",
         "{{ record_staged_loads(ref('stg_fans')) }}",
@@ -11,14 +12,6 @@
 ) }}
 
 with
-
-{%- if is_incremental() %}
-
-changed as (
-    {{ changed_keys(ref('stg_fans'), 'store_id') }}
-),
-
-{%- endif %}
 
 fan_snapshots as (
     select * from {{ ref('int_fan_snapshots') }}

@@ -6,6 +6,7 @@
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='order_id',
+    pre_hook="{{ record_changed_keys(ref('stg_orders'), 'order_id') }}",
     post_hook=[
         "delete from {{ this }} where load_id is null",
         "{{ record_staged_loads(ref('stg_orders')) }}",
@@ -13,14 +14,6 @@
 ) }}
 
 with
-
-{%- if is_incremental() %}
-
-changed as (
-    {{ changed_keys(ref('stg_orders'), 'order_id') }}
-),
-
-{%- endif %}
 
 orders as (
     select * from {{ ref('stg_orders') }}

@@ -3,6 +3,7 @@
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='refund_id',
+    pre_hook="{{ record_changed_keys(ref('stg_refunds'), 'refund_id') }}",
     post_hook=[
         "delete from {{ this }} where load_id is null",
         "{{ record_staged_loads(ref('stg_refunds')) }}",
@@ -10,14 +11,6 @@
 ) }}
 
 with
-
-{%- if is_incremental() %}
-
-changed as (
-    {{ changed_keys(ref('stg_refunds'), 'refund_id') }}
-),
-
-{%- endif %}
 
 refunds as (
     select * from {{ ref('stg_refunds') }}
