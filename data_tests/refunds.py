@@ -53,7 +53,9 @@ select
         refunds.order_id) as _detail
 from {{batch}} as refunds
 left join (
-    select distinct order_id from raw.orders where _load_id in ({PUBLISHED_LOADS})
+    select distinct order_id from raw.orders
+    where _load_id in ({PUBLISHED_LOADS})
+        and order_id in (select order_id from {{batch}} as refunded)
 ) as known on refunds.order_id = known.order_id
 where known.order_id is null
 """.strip(),
