@@ -11,6 +11,7 @@ from ..quality.expectations import (
     asset_check_results,
     asset_check_specs,
     gx_dir,
+    import_gx_in_background,
     unvalidated_loads,
     validate_loads,
 )
@@ -88,6 +89,7 @@ GATE_CHECKS = [
 def ingest_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Load every new file of the landing folder: parse, quarantine bad rows, gate each load."""
     settings = warehouse.settings()
+    import_gx_in_background()
     loaded_at = datetime.now().replace(microsecond=0)
     all_entries: list[LedgerEntry] = []
     outcomes: dict[str, list[CheckOutcome]] = {}

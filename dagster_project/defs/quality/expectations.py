@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -476,6 +477,14 @@ def asset_check_results(
 # --- GX plumbing -------------------------------------------------------------------------
 
 _GX: Any = None
+
+
+def import_gx_in_background() -> None:
+    """Start importing GX (3 s) while the loader's DuckDB statements run (they release the
+    GIL): the gate's first validation then finds it imported. A later `_gx()` that comes
+    first waits for the same import (Python's import lock), so nothing is imported twice."""
+    if _GX is None:
+        threading.Thread(target=_gx, name="import-great-expectations", daemon=True).start()
 
 
 def _gx() -> Any:
