@@ -36,13 +36,20 @@
 {%- endmacro %}
 
 
-{% macro record_changed_keys(staged, key, by=none, traced=true) -%}
-    {#- Pre-hook of an incremental model: the keys this build recomputes, in `__changed`. A
-        full build recomputes every key and drops the table. -#}
+{% macro model_key() -%}
+    {#- The model's unique_key (one column or a list) as `a, b`: the key it is built by. -#}
+    {%- set key = config.get('unique_key') -%}
+    {{ return(key if key is string else key | join(', ')) }}
+{%- endmacro %}
+
+
+{% macro record_changed_keys(staged, by=none, traced=true) -%}
+    {#- Pre-hook of an incremental model: the keys (its unique_key) this build recomputes, in
+        `__changed`. A full build recomputes every key and drops the table. -#}
     {%- if is_incremental() %}
         create or replace table {{ changed_relation() }} as
         select distinct * from (
-            {{ changed_keys(staged, key, by, traced) }}
+            {{ changed_keys(staged, model_key(), by, traced) }}
         ) as changed
     {%- else %}
         drop table if exists {{ changed_relation() }}
@@ -123,18 +130,20 @@
 {%- endmacro %}
 
 
-{% macro where_changed(key) -%}
+{% macro where_changed() -%}
     {#- On an incremental build, only the rows of the keys in `__changed`. -#}
     {%- if is_incremental() %}
+    {%- set key = model_key() %}
     where ({{ key }}) in (select {{ key }} from {{ changed_relation() }})
     {%- endif %}
 {%- endmacro %}
 
 
-{% macro keys_without_rows(key, rows) -%}
+{% macro keys_without_rows(rows) -%}
     {#- Recomputed keys with no row left in `rows`: a row of only the key replaces their old
         rows (delete+insert by key), and the model's post-hook then deletes it. -#}
     {%- if is_incremental() %}
+    {%- set key = model_key() %}
     union all by name
     select {{ key }} from {{ changed_relation() }}
     where ({{ key }}) not in (select {{ key }} from {{ rows }})

@@ -6,11 +6,7 @@
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='buyer_id',
-    pre_hook=(
-        "{{ record_changed_keys(
-            ref('stg_orders'), 'buyer_id', by='order_id', traced=false
-        ) }}"
-    ),
+    pre_hook="{{ record_changed_keys(ref('stg_orders'), by='order_id', traced=false) }}",
     post_hook=[
         "delete from {{ this }} where purchase_month is null",
         "{{ record_staged_loads(ref('stg_orders')) }}",
@@ -21,7 +17,7 @@ with
 
 buyer_store_months as (
     select * from {{ ref('int_buyer_store_months') }}
-    {{ where_changed('buyer_id') }}
+    {{ where_changed() }}
 ),
 
 buyer_months as (
@@ -61,7 +57,7 @@ final as (
         cast(gmv as decimal(18, 2)) as gmv,
         has_trust_card_purchase
     from with_month_offset
-    {{ keys_without_rows('buyer_id', 'buyer_store_months') }}
+    {{ keys_without_rows('buyer_store_months') }}
 )
 
 select * from final

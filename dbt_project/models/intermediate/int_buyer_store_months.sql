@@ -8,11 +8,7 @@
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key=['store_id', 'buyer_id'],
-    pre_hook=(
-        "{{ record_changed_keys(
-            ref('stg_orders'), 'store_id, buyer_id', by='order_id', traced=false
-        ) }}"
-    ),
+    pre_hook="{{ record_changed_keys(ref('stg_orders'), by='order_id', traced=false) }}",
     post_hook=[
         "delete from {{ this }} where purchase_month is null",
         "{{ record_staged_loads(ref('stg_orders')) }}",
@@ -23,7 +19,7 @@ with
 
 valid_purchases as (
     select * from {{ ref('int_valid_purchases') }}
-    {{ where_changed('store_id, buyer_id') }}
+    {{ where_changed() }}
 ),
 
 buyer_store_months as (
@@ -72,7 +68,7 @@ final as (
         has_trust_card_purchase,
         cast(month_fan_club_level as {{ dbt.type_int() }}) as month_fan_club_level
     from with_month_offset
-    {{ keys_without_rows('store_id, buyer_id', 'valid_purchases') }}
+    {{ keys_without_rows('valid_purchases') }}
 )
 
 select * from final

@@ -6,7 +6,7 @@
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key=['store_id', 'fan_id'],
-    pre_hook="{{ record_changed_keys(ref('stg_fans'), 'store_id, fan_id', traced=false) }}",
+    pre_hook="{{ record_changed_keys(ref('stg_fans'), traced=false) }}",
     post_hook=[
         "delete from {{ this }} where valid_from is null",
         "{{ record_staged_loads(ref('stg_fans')) }}",
@@ -17,7 +17,7 @@ with
 
 fan_snapshots as (
     select * from {{ ref('int_fan_snapshots') }}
-    {{ where_changed('store_id, fan_id') }}
+    {{ where_changed() }}
 ),
 
 -- NULLs get keys of their own, so a change to or from an unknown value starts a stretch too.
@@ -97,7 +97,7 @@ final as (
         last_seen_date,
         cast(snapshots as {{ dbt.type_bigint() }}) as snapshots
     from stretches
-    {{ keys_without_rows('store_id, fan_id', 'fan_snapshots') }}
+    {{ keys_without_rows('fan_snapshots') }}
 )
 
 select * from final

@@ -5,7 +5,7 @@
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key=['store_id', 'snapshot_date'],
-    pre_hook="{{ record_changed_keys(ref('stg_fans'), 'store_id, snapshot_date') }}",
+    pre_hook="{{ record_changed_keys(ref('stg_fans')) }}",
     post_hook=[
         "delete from {{ this }} where load_id is null",
         "{{ record_staged_loads(ref('stg_fans')) }}",
@@ -16,7 +16,7 @@ with
 
 fans as (
     select * from {{ ref('stg_fans') }}
-    {{ where_changed('store_id, snapshot_date') }}
+    {{ where_changed() }}
 ),
 
 -- A snapshot has no updated_at: when a store's snapshot of a day was exported twice, the later
@@ -45,7 +45,7 @@ final as (
         source_row_number,
         loaded_at
     from deduplicated
-    {{ keys_without_rows('store_id, snapshot_date', 'fans') }}
+    {{ keys_without_rows('fans') }}
 )
 
 select * from final

@@ -4,7 +4,7 @@
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='store_id',
-    pre_hook="{{ record_changed_keys(ref('stg_fans'), 'store_id') }}",
+    pre_hook="{{ record_changed_keys(ref('stg_fans')) }}",
     post_hook=[
         "delete from {{ this }} where load_id is null",
         "{{ record_staged_loads(ref('stg_fans')) }}",
@@ -15,7 +15,7 @@ with
 
 fan_snapshots as (
     select * from {{ ref('int_fan_snapshots') }}
-    {{ where_changed('store_id') }}
+    {{ where_changed() }}
 ),
 
 latest_snapshot_dates as (
@@ -45,7 +45,7 @@ final as (
         on
             fan_snapshots.store_id = latest_snapshot_dates.store_id
             and fan_snapshots.snapshot_date = latest_snapshot_dates.snapshot_date
-    {{ keys_without_rows('store_id', 'fan_snapshots') }}
+    {{ keys_without_rows('fan_snapshots') }}
 )
 
 select * from final

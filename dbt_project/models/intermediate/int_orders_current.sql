@@ -6,7 +6,7 @@
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='order_id',
-    pre_hook="{{ record_changed_keys(ref('stg_orders'), 'order_id') }}",
+    pre_hook="{{ record_changed_keys(ref('stg_orders')) }}",
     post_hook=[
         "delete from {{ this }} where load_id is null",
         "{{ record_staged_loads(ref('stg_orders')) }}",
@@ -17,7 +17,7 @@ with
 
 orders as (
     select * from {{ ref('stg_orders') }}
-    {{ where_changed('order_id') }}
+    {{ where_changed() }}
 ),
 
 current_orders as (
@@ -26,7 +26,7 @@ current_orders as (
 
 final as (
     select * from current_orders
-    {{ keys_without_rows('order_id', 'orders') }}
+    {{ keys_without_rows('orders') }}
 )
 
 select * from final

@@ -3,7 +3,7 @@
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='refund_id',
-    pre_hook="{{ record_changed_keys(ref('stg_refunds'), 'refund_id') }}",
+    pre_hook="{{ record_changed_keys(ref('stg_refunds')) }}",
     post_hook=[
         "delete from {{ this }} where load_id is null",
         "{{ record_staged_loads(ref('stg_refunds')) }}",
@@ -14,7 +14,7 @@ with
 
 refunds as (
     select * from {{ ref('stg_refunds') }}
-    {{ where_changed('refund_id') }}
+    {{ where_changed() }}
 ),
 
 current_refunds as (
@@ -51,7 +51,7 @@ final as (
             as double
         ) / 3600 as resolution_hours
     from current_refunds
-    {{ keys_without_rows('refund_id', 'refunds') }}
+    {{ keys_without_rows('refunds') }}
 )
 
 select * from final
