@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.cli import main
-from dagster_project.settings import DBT_PROJECT_DIR
+from dagster_project.settings import DBT_PROJECT_DIR, Settings
 
 
 def trustwh(*args: str | Path) -> tuple[int, str]:
@@ -25,8 +25,8 @@ def trustwh(*args: str | Path) -> tuple[int, str]:
 
 
 def dbt(home: Path, *args: str) -> subprocess.CompletedProcess:
-    """The dbt CLI of this environment over a home's warehouse, its target in HOME/dbt-target
-    (where `trustwh run` keeps it)."""
+    """The dbt CLI of this environment over a home's warehouse, in the target folder
+    `trustwh run` uses for that home."""
     return subprocess.run(
         [
             str(Path(sys.executable).with_name("dbt")),
@@ -36,7 +36,7 @@ def dbt(home: Path, *args: str) -> subprocess.CompletedProcess:
             "--profiles-dir",
             str(DBT_PROJECT_DIR),
             "--target-path",
-            str(home / "dbt-target"),
+            str(Settings.load(home=home).dbt_target_path),
             "--log-path",
             str(home / "dbt-logs"),
         ],

@@ -11,7 +11,7 @@ import duckdb
 
 from dagster_project.defs.ingest.contract import ENTITIES, ENUM
 from dagster_project.defs.ingest.tables import create_tables
-from dagster_project.settings import SEEDS_DIR
+from dagster_project.settings import SEEDS_DIR, Settings
 
 from .runs import dbt
 
@@ -21,7 +21,8 @@ def test_every_model_test_and_unit_test_passes_on_an_empty_warehouse(tmp_path: P
         create_tables(con)
     result = dbt(tmp_path, "build")
     assert result.returncode == 0, result.stdout[-4000:]
-    results = json.loads((tmp_path / "dbt-target" / "run_results.json").read_text())["results"]
+    target = Settings.load(home=tmp_path).dbt_target_path
+    results = json.loads((target / "run_results.json").read_text())["results"]
     unit_tests = [r for r in results if r["unique_id"].startswith("unit_test.")]
     assert len(unit_tests) >= 20 and all(r["status"] == "pass" for r in unit_tests)
     built = [r for r in results if not r["unique_id"].startswith("exposure.")]  # nothing to run
