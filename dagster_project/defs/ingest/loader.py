@@ -35,7 +35,7 @@ from .files import (
     sha256,
     transcode_to_utf8,
 )
-from .parsing import parse_select, raw_record_sql
+from .parsing import parse_select
 from .tables import LEDGER_COLUMNS, raw_columns
 
 ADDRESS_HINT = re.compile(r"[省市区县镇村路街道号楼室]")
@@ -200,7 +200,7 @@ def _load_batch(
     """Load files of one header layout in one transaction; if DuckDB cannot read the batch,
     load its files one by one so only the unreadable file is rejected."""
     try:
-        _read(con, [landed.path for landed in batch], len(batch[0].header.columns))
+        _parse(con, entity, [landed.path for landed in batch], batch[0].header.columns)
         con.execute("begin transaction")
         try:
             _store(con, entity, batch, quarantine_threshold)
@@ -215,6 +215,8 @@ def _load_batch(
             return
         first_line = str(error).strip().splitlines()[0]
         _reject(con, batch[0].entry, f"the CSV reader could not read the file: {first_line}")
+    finally:
+        con.execute("drop table if exists _parsed")
 
 
 def _record_gate_check(
@@ -241,22 +243,27 @@ def _reject(con: duckdb.DuckDBPyConnection, entry: LedgerEntry, reason: str) -> 
     insert_ledger(con, entry)
 
 
-def _read(con: duckdb.DuckDBPyConnection, paths: list[Path], width: int) -> None:
-    """Read the files' data rows as text with DuckDB, numbered in reading order (`_g`, one
-    streaming count across the files); structurally broken rows (wrong field count, bad
-    quoting, invalid UTF-8) go to the rejects table instead of failing the read."""
-    columns = "{" + ", ".join(f"'_c{index}': 'VARCHAR'" for index in range(1, width + 1)) + "}"
+def _parse(
+    con: duckdb.DuckDBPyConnection, entity: Entity, paths: list[Path], columns: list[str]
+) -> None:
+    """Read and parse the files' data rows in one DuckDB scan into the temp table `_parsed`
+    (typed columns, the broken rules, and the raw text of rows that break one), in reading
+    order: its `rowid` numbers the rows across the files, so no window over the scan is
+    needed and the scan runs on every thread. Structurally broken rows (wrong field count,
+    bad quoting, invalid UTF-8) go to the rejects table instead of failing the read."""
+    width = len(columns)
+    types = "{" + ", ".join(f"'_c{index}': 'VARCHAR'" for index in range(1, width + 1)) + "}"
     con.execute("drop table if exists _read_errors")
     con.execute("drop table if exists _read_scans")
+    reader = f"""read_csv(
+        $paths, header = false, skip = 1, auto_detect = false, columns = {types},
+        delim = ',', quote = '"', escape = '"', strict_mode = true, filename = '_path',
+        store_rejects = true, rejects_table = '_read_errors', rejects_scan = '_read_scans'
+    )"""
+    # Reading order is kept: DuckDB preserves insertion order unless told otherwise.
     con.execute(
-        f"""
-        create or replace temp table _read as
-        select *, row_number() over () as _g from read_csv(
-            $paths, header = false, skip = 1, auto_detect = false, columns = {columns},
-            delim = ',', quote = '"', escape = '"', strict_mode = true, filename = '_path',
-            store_rejects = true, rejects_table = '_read_errors', rejects_scan = '_read_scans'
-        )
-        """,
+        "create or replace temp table _parsed as "
+        + parse_select(entity, columns, reader, keep=["_path"]),
         {"paths": [str(path) for path in paths]},
     )
 
@@ -321,8 +328,8 @@ def _store(
     batch: list[_Landed],
     quarantine_threshold: float,
 ) -> None:
-    """Parse the batch's text rows straight into quarantine (rows that break a rule) and raw
-    (the rest): no copy of the parsed rows is kept, so each row is written once."""
+    """Split the batch's parsed rows between quarantine (rows that break a rule) and raw (the
+    rest), and write the files' ledger rows."""
     columns = batch[0].header.columns
     con.execute(
         "create or replace temp table _files (_path varchar, load_id varchar, "
@@ -344,30 +351,24 @@ def _store(
     # Where each file's rows start in the reading order, and how many rows DuckDB read.
     con.execute(
         "create or replace temp table _extent as "
-        "select _path, min(_g) - 1 as _offset, count(*) as _rows from _read group by _path"
+        "select _path, min(rowid) as _offset, count(*) as _rows from _parsed group by _path"
     )
     rejects = _structural_rejects(con, len(columns))
-    parsed = parse_select(entity, columns, _numbered_rows(con, rejects), keep=["_path"])
+    numbered = _numbered_rows(con, rejects)
     names = list(raw_columns(entity))
     contract = [column.name for column in entity.columns]
-    # Quarantine first: it evaluates every rule on every row and keeps the few that break
-    # one; the raw insert then only types the rest (the rules are not evaluated twice).
     con.execute(
         "insert into quality.quarantine "
         f"select _files.load_id, '{entity.name}', _files.file_name, _row_number, _reason, "
-        f"{raw_record_sql(entity, columns, masked=False)}, "
-        f"{raw_record_sql(entity, columns, masked=True)} "
-        f"from ({parsed}) as parsed inner join _files using (_path) "
-        "where _reason is not null"
+        f"_raw_record, _raw_record_masked from {numbered} as parsed "
+        "inner join _files using (_path) where _reason is not null"
     )
     con.execute(
         f"insert into raw.{entity.name} ({', '.join(names)}) "
         f"select {', '.join('parsed.' + name for name in contract)}, _files.load_id, "
         "_files.file_name, _files.export_date, parsed._row_number, _files.loaded_at, "
-        f"parsed._extra from ({parsed}) as parsed inner join _files using (_path) "
-        "where (_files.load_id, parsed._row_number) not in ("
-        "select quarantine.load_id, quarantine.row_number from quality.quarantine as quarantine "
-        "where quarantine.load_id in (select _files.load_id from _files))"
+        f"parsed._extra from {numbered} as parsed inner join _files using (_path) "
+        "where _reason is null"
     )
     counts = {
         path: (rows, bad)
@@ -413,11 +414,11 @@ def _numbered_rows(con: duckdb.DuckDBPyConnection, rejects: list[tuple[str, int,
     """SQL of the text rows with `_row_number`, the data row number in the file. A good row's
     ordinal among its file's good rows comes from the reading order; past rejected rows it
     is shifted by how many of them precede it (an as-of join, paid only by files with any)."""
-    ordinal = "(_read._g - _extent._offset)"
+    ordinal = "(_parsed.rowid + 1 - _extent._offset)"
     if not rejects:
         return (
-            f"(select _read.*, {ordinal} as _row_number "
-            "from _read inner join _extent using (_path))"
+            f"(select _parsed.*, {ordinal} as _row_number "
+            "from _parsed inner join _extent using (_path))"
         )
     ranks: dict[str, int] = {}
     rows = []
@@ -428,7 +429,8 @@ def _numbered_rows(con: duckdb.DuckDBPyConnection, rejects: list[tuple[str, int,
     con.executemany("insert into _rejected values (?, ?, ?)", rows)
     return f"""(
         with ordered as (
-            select _read.*, {ordinal} as _ordinal from _read inner join _extent using (_path)
+            select _parsed.*, {ordinal} as _ordinal
+            from _parsed inner join _extent using (_path)
         )
         select ordered.* exclude (_ordinal), ordered._ordinal + coalesce(shift.j, 0) as _row_number
         from ordered

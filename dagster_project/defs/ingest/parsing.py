@@ -115,9 +115,11 @@ def _text(index: int) -> str:
 
 
 def parse_select(entity: Entity, columns: list[str], source: str, keep: list[str] = ()) -> str:
-    """A select over `source` (text columns _c1.._cN in file order, plus _row_number) giving
-    the contract's typed columns, `_extra` (unknown columns as JSON), `_reason` (every broken
-    rule, or NULL), the raw text columns _c1.._cN for quarantine, and the `keep` columns."""
+    """A select over `source` (text columns _c1.._cN in file order) giving the contract's
+    typed columns, `_extra` (unknown columns as JSON), `_reason` (every broken rule, or NULL),
+    the row's raw text as JSON for quarantine (`_raw_record`, `_raw_record_masked`; NULL on
+    rows that break no rule, so good rows carry no copy of their text) and the `keep`
+    columns."""
     position = {name: index for index, name in enumerate(columns, start=1)}
     typed, problems = [], []
     for column in entity.columns:
@@ -135,12 +137,18 @@ def parse_select(entity: Entity, columns: list[str], source: str, keep: list[str
     texts = ", ".join(
         f"nullif(trim(_c{index}), '') as {_text(index)}" for index in position.values()
     )
+    outputs = [column.name for column in entity.columns] + ["_extra", "_reason"]
+    records = [
+        f"case when _reason is not null then {raw_record_sql(entity, columns, masked)} end "
+        f"as {name}"
+        for masked, name in ((False, "_raw_record"), (True, "_raw_record_masked"))
+    ]
     return (
-        f"with texts as (select {raw}, {texts}, _row_number from {source})\n"
-        "select\n    "
+        f"with texts as (select {raw}, {texts} from {source}),\n"
+        "parsed as (select\n    "
         + ",\n    ".join(typed)
-        + f",\n    {extra} as _extra,\n    {reason} as _reason,\n    _row_number,\n    {raw}"
-        + "\nfrom texts"
+        + f",\n    {extra} as _extra,\n    {reason} as _reason,\n    {raw}\nfrom texts)\n"
+        + f"select {', '.join(outputs + records + list(keep))} from parsed"
     )
 
 
