@@ -1,10 +1,10 @@
 {#- Incremental builds by load (issue 6): a day of new exports costs about the day.
 
-    The staging views show the rows of published loads. The models over them recompute,
-    with delete+insert by key, only the keys a new load changes or a load no longer published
-    had: current versions of orders and refunds by id, fan snapshots by store and day,
-    fan-club history by fan, a store's latest snapshot by store, buyer months by buyer and
-    store. A model's pre-hook
+    Staging tables (stg_orders, stg_refunds) gain the rows of loads published since the last
+    build and lose the rows of loads no longer published. The models over them recompute,
+    with delete+insert by key, only the keys a new load changes: current versions of orders
+    and refunds by id, fan snapshots by store and day, fan-club history by fan, a store's
+    latest snapshot by store, buyer months by buyer and store. A model's pre-hook
     (`record_changed_keys`) writes those keys to `<model>__changed`; the model reads only
     their rows (`where_changed`), and the tests of its grain check only them (the
     `__changed_keys__` filter, macros/get_where_subquery.sql): the other keys were checked
@@ -12,6 +12,19 @@
     project or the pseudonym key changes, `trustwh run` builds with --full-refresh (see
     defs/dbt/assets.py), so no table mixes two versions of the logic.
     tests/test_end_to_end.py: runs on a growing landing build what one run on all of it does. -#}
+
+{% macro drop_unpublished_loads() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where load_id not in (
+            select ledger.load_id from {{ source('quality', 'load_ledger') }} as ledger
+            where ledger.status = 'published'
+        )
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}
+
 
 {% macro state_relation() -%}
     {{ return(this.incorporate(path={'identifier': this.identifier ~ '__state'})) }}
