@@ -9,11 +9,14 @@ buyer_store_months as (
     select * from {{ ref('int_buyer_store_months') }}
 ),
 
-session_store_orders as (
+-- One pass over the purchases per session and store; sessions add these up.
+session_store_totals as (
     select
         live_session_id,
         store_id,
-        count(*) as orders
+        count(*) as orders,
+        min(paid_at) as first_paid_at,
+        sum(paid_amount) as gmv
     from session_purchases
     group by live_session_id, store_id
 ),
@@ -28,7 +31,7 @@ ranked_session_stores as (
             partition by live_session_id
             order by orders desc, store_id asc
         ) as store_rank
-    from session_store_orders
+    from session_store_totals
 ),
 
 session_stores as (
@@ -39,22 +42,32 @@ session_stores as (
     where store_rank = 1
 ),
 
-sessions as (
-    select
-        live_session_id,
-        min(paid_at) as first_paid_at,
-        count(*) as orders,
-        count(distinct buyer_id) as buyers,
-        coalesce(sum(paid_amount), 0) as gmv
-    from session_purchases
-    group by live_session_id
-),
-
 session_buyers as (
     select distinct
         live_session_id,
         buyer_id
     from session_purchases
+),
+
+session_buyer_counts as (
+    select
+        live_session_id,
+        count(*) as buyers
+    from session_buyers
+    group by live_session_id
+),
+
+sessions as (
+    select
+        session_store_totals.live_session_id,
+        min(session_store_totals.first_paid_at) as first_paid_at,
+        sum(session_store_totals.orders) as orders,
+        any_value(session_buyer_counts.buyers) as buyers,
+        coalesce(sum(session_store_totals.gmv), 0) as gmv
+    from session_store_totals
+    inner join session_buyer_counts
+        on session_store_totals.live_session_id = session_buyer_counts.live_session_id
+    group by session_store_totals.live_session_id
 ),
 
 buyer_store_first_purchases as (
