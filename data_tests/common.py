@@ -108,28 +108,23 @@ def standard_checks(entity: Entity) -> tuple[Check, ...]:
     key = ", ".join(entity.key)
     # Keys are grouped by a 64-bit hash first (one integer per row: a fraction of the cost of
     # grouping the key's text columns, or of GX's compound-uniqueness queries); only rows
-    # whose hash repeats are compared by their real key, so a hash collision is never
+    # whose hash repeats are grouped by their real key, so a hash collision is never
     # reported as a repeated key.
     hashed = f"hash({key}, _load_id)"
-    repeated = f"""
-with repeated as (
-    select {hashed} as _key_hash from {{batch}} group by _key_hash having count(*) > 1
-),
-candidates as (
-    select *, count(*) over (partition by {key}, _load_id) as _copies
-    from {{batch}}
-    where {hashed} in (select _key_hash from repeated)
-)
-select _load_id, concat('row ', _row_number, ': key ', concat_ws('/', {key}), ' repeated')
-    as _detail
-from candidates
-where _copies > 1"""
+    repeated_keys = (
+        f"select {key}, _load_id from {{batch}} where {hashed} in ("
+        f"select {hashed} from {{batch}} group by all having count(*) > 1"
+        ") group by all having count(*) > 1"
+    )
     checks.append(
         sql_check(
             "key_unique_in_load",
             ERROR,
             f"No key ({key}) appears twice in one load (versions belong in later exports).",
-            repeated,
+            _rows(
+                f"({key}, _load_id) in ({repeated_keys})",
+                f"'key ', concat_ws('/', {key}), ' repeated'",
+            ),
         )
     )
     for column in entity.columns:
