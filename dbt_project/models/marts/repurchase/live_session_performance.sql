@@ -62,12 +62,12 @@ sessions as (
         session_store_totals.live_session_id,
         min(session_store_totals.first_paid_at) as first_paid_at,
         sum(session_store_totals.orders) as orders,
-        any_value(session_buyer_counts.buyers) as buyers,
+        session_buyer_counts.buyers,
         coalesce(sum(session_store_totals.gmv), 0) as gmv
     from session_store_totals
     inner join session_buyer_counts
         on session_store_totals.live_session_id = session_buyer_counts.live_session_id
-    group by session_store_totals.live_session_id
+    group by session_store_totals.live_session_id, session_buyer_counts.buyers
 ),
 
 buyer_store_first_purchases as (
