@@ -411,7 +411,7 @@ def _store(
 
 
 def _numbered_rows(con: duckdb.DuckDBPyConnection, rejects: list[tuple[str, int, str, str]]) -> str:
-    """SQL of the text rows with `_row_number`, the data row number in the file. A good row's
+    """SQL of the parsed rows with `_row_number`, the data row number in the file. A good row's
     ordinal among its file's good rows comes from the reading order; past rejected rows it
     is shifted by how many of them precede it (an as-of join, paid only by files with any)."""
     ordinal = "(_parsed.rowid + 1 - _extent._offset)"
