@@ -4,7 +4,8 @@
     Most keys have one version: only the groups of `by` (the key unless given, or a coarser
     part of it, such as a store's snapshot of a day) that hold a key twice are ranked; every
     other row is current as exported. Ranking every row sorted all of them. The key's columns
-    are never NULL (the contract requires them). -#}
+    are never NULL (the contract requires them). `relation` is read three times: an import CTE
+    passed here is declared `not materialized`, or DuckDB copies all its rows first. -#}
 {% macro current_version(relation, key, version_column='updated_at', by=none) -%}
     {%- set by = by or key -%}
     {%- set group_columns = by.split(',') | map('trim') | list -%}

@@ -14,7 +14,8 @@
 
 with
 
-fans as (
+-- Read more than once: not materialized, or DuckDB would first copy every row (see README).
+fans as not materialized (
     select * from {{ ref('stg_fans') }}
     {{ where_changed() }}
 ),

@@ -13,7 +13,8 @@
 
 with
 
-fan_snapshots as (
+-- Read more than once: not materialized, or DuckDB would first copy every row (see README).
+fan_snapshots as not materialized (
     select * from {{ ref('int_fan_snapshots') }}
     {{ where_changed() }}
 ),

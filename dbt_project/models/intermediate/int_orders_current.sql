@@ -15,7 +15,8 @@
 
 with
 
-orders as (
+-- Read more than once: not materialized, or DuckDB would first copy every row (see README).
+orders as not materialized (
     select * from {{ ref('stg_orders') }}
     {{ where_changed() }}
 ),

@@ -12,7 +12,8 @@
 
 with
 
-refunds as (
+-- Read more than once: not materialized, or DuckDB would first copy every row (see README).
+refunds as not materialized (
     select * from {{ ref('stg_refunds') }}
     {{ where_changed() }}
 ),

@@ -1,6 +1,7 @@
 with
 
-violations as (
+-- Read more than once: not materialized, or DuckDB would first copy every row (see README).
+violations as not materialized (
     select * from {{ ref('stg_violations') }}
 ),
 
