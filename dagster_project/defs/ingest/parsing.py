@@ -30,6 +30,12 @@ def quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _one_of(text: str, values: tuple[str, ...]) -> str:
+    """`text` is one of `values`, as a list lookup: DuckDB plans `in (…)` over constants as
+    a join, which does not keep reading order, and the loader numbers rows by that order."""
+    return f"list_contains([{', '.join(map(quote, values))}], {text})"
+
+
 def _parsed(column: Column, text: str) -> str:
     """Expression of the typed value; NULL when empty or unparseable."""
     if column.kind == INTEGER:
@@ -50,11 +56,11 @@ def _parsed(column: Column, text: str) -> str:
         )
     if column.kind == BOOLEAN:
         return (
-            f"case when lower({text}) in ({', '.join(map(quote, TRUE_LABELS))}) then true "
-            f"when lower({text}) in ({', '.join(map(quote, FALSE_LABELS))}) then false end"
+            f"case when {_one_of(f'lower({text})', TRUE_LABELS)} then true "
+            f"when {_one_of(f'lower({text})', FALSE_LABELS)} then false end"
         )
     if column.kind == ENUM:
-        return f"case when {text} in ({', '.join(map(quote, column.values))}) then {text} end"
+        return f"case when {_one_of(text, column.values)} then {text} end"
     if column.kind == DIGITS:
         return f"case when regexp_full_match({text}, '[0-9]{{10,20}}') then {text} end"
     return text
