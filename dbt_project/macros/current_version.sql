@@ -3,7 +3,8 @@
 
     Most keys have one version: only the groups of `by` (the key unless given, or a coarser
     part of it, such as a store's snapshot of a day) that hold a key twice are ranked; every
-    other row is current as exported. Ranking every row sorted all of them. The key's columns
+    other row is current as exported. Ranking every row sorted all of them; ranking whole
+    rows, rather than their keys and lineage, sorted every column of them. The key's columns
     are never NULL (the contract requires them). `relation` is read three times: an import CTE
     passed here is declared `not materialized`, or DuckDB copies all its rows first. -#}
 {% macro current_version(relation, key, version_column='updated_at', by=none) -%}
@@ -15,25 +16,34 @@
         from {{ relation }}
         group by {{ by }}
         having count(*) > {{ 'count(distinct (' ~ rest | join(', ') ~ '))' if rest else 1 }}
+    ),
+
+    -- Each ranked key's winning row, by its lineage (a load's file has one row per number):
+    -- only these columns are sorted, not whole rows.
+    winners as (
+        select {{ key }}, load_id, source_file_name, source_row_number
+        from (
+            select
+                {{ key }},
+                load_id,
+                source_file_name,
+                source_row_number,
+                row_number() over (
+                    partition by {{ key }}
+                    order by
+                        {{ version_column }} desc,
+                        export_date desc,
+                        source_file_name desc,
+                        source_row_number desc
+                ) as version_rank
+            from {{ relation }}
+            where ({{ by }}) in (select {{ by }} from versioned)
+        ) as ranked
+        where version_rank = 1
     )
 
     select * from {{ relation }}
-    where ({{ by }}) not in (select {{ by }} from versioned)
-    union all
-    select * exclude (version_rank)
-    from (
-        select
-            *,
-            row_number() over (
-                partition by {{ key }}
-                order by
-                    {{ version_column }} desc,
-                    export_date desc,
-                    source_file_name desc,
-                    source_row_number desc
-            ) as version_rank
-        from {{ relation }}
-        where ({{ by }}) in (select {{ by }} from versioned)
-    ) as ranked
-    where version_rank = 1
+    where
+        ({{ by }}) not in (select {{ by }} from versioned)
+        or ({{ key }}, load_id, source_file_name, source_row_number) in (select * from winners)
 {%- endmacro %}
