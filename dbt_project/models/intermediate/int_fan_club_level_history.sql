@@ -33,70 +33,57 @@ with_keys as (
     from fan_snapshots
 ),
 
+-- One pass in snapshot order: the day before's level, following and date; the snapshot's
+-- number; and the fan's last date and count of snapshots (same order, so one sort).
 with_previous as (
     select
         *,
-        lag(level_key) over (
-            partition by store_id, fan_id order by snapshot_date
-        ) as previous_level_key,
-        lag(following_key) over (
-            partition by store_id, fan_id order by snapshot_date
-        ) as previous_following_key
+        lag(level_key) over by_date as previous_level_key,
+        lag(following_key) over by_date as previous_following_key,
+        lag(snapshot_date) over by_date as previous_snapshot_date,
+        row_number() over by_date as snapshot_number,
+        last_value(snapshot_date) over whole_history as last_snapshot_date,
+        count(*) over whole_history as fan_snapshots
     from with_keys
-),
-
--- A new stretch starts on the fan's first snapshot and whenever level or following changes.
-flagged as (
-    select
-        *,
-        case
-            when previous_level_key is null then 1
-            when previous_level_key != level_key then 1
-            when previous_following_key != following_key then 1
-            else 0
-        end as is_new_stretch
-    from with_previous
-),
-
-numbered as (
-    select
-        *,
-        sum(is_new_stretch) over (
+    window
+        by_date as (partition by store_id, fan_id order by snapshot_date),
+        whole_history as (
             partition by store_id, fan_id
             order by snapshot_date
-            rows between unbounded preceding and current row
-        ) as stretch_number
-    from flagged
+            rows between unbounded preceding and unbounded following
+        )
 ),
 
--- Level and following are constant within a stretch.
+-- A stretch starts on the fan's first snapshot and whenever level or following changes.
+stretch_starts as (
+    select * from with_previous
+    where
+        previous_level_key is null
+        or previous_level_key != level_key
+        or previous_following_key != following_key
+),
+
+-- A stretch lasts until the next one starts: its last snapshot is the one before that start.
 stretches as (
     select
         store_id,
         fan_id,
-        stretch_number,
         fan_club_level,
         is_following,
-        min(snapshot_date) as valid_from,
-        max(snapshot_date) as last_seen_date,
-        count(*) as snapshots
-    from numbered
-    group by store_id, fan_id, stretch_number, fan_club_level, is_following
+        snapshot_date as valid_from,
+        lead(snapshot_date) over next_start as valid_to,
+        coalesce(lead(previous_snapshot_date) over next_start, last_snapshot_date)
+            as last_seen_date,
+        cast(
+            coalesce(lead(snapshot_number) over next_start, fan_snapshots + 1) - snapshot_number
+            as {{ dbt.type_bigint() }}
+        ) as snapshots
+    from stretch_starts
+    window next_start as (partition by store_id, fan_id order by snapshot_date)
 ),
 
 final as (
-    select
-        store_id,
-        fan_id,
-        fan_club_level,
-        is_following,
-        valid_from,
-        lead(valid_from) over (
-            partition by store_id, fan_id order by valid_from
-        ) as valid_to,
-        last_seen_date,
-        cast(snapshots as {{ dbt.type_bigint() }}) as snapshots
-    from stretches
+    select * from stretches
     {{ keys_without_rows('fan_snapshots') }}
 )
 
