@@ -260,7 +260,8 @@ def _parse(
         delim = ',', quote = '"', escape = '"', strict_mode = true, filename = '_path',
         store_rejects = true, rejects_table = '_read_errors', rejects_scan = '_read_scans'
     )"""
-    # Reading order is kept: DuckDB preserves insertion order unless told otherwise.
+    # Reading order is kept: DuckDB preserves insertion order unless told otherwise, through
+    # a plan of projections only (a join reorders rows; see parsing._one_of).
     con.execute(
         "create or replace temp table _parsed as "
         + parse_select(entity, columns, reader, keep=["_path"]),
