@@ -251,21 +251,25 @@ def _parse(
     order: its `rowid` numbers the rows across the files, so no window over the scan is
     needed and the scan runs on every thread. Structurally broken rows (wrong field count,
     bad quoting, invalid UTF-8) go to the rejects table instead of failing the read."""
-    width = len(columns)
-    types = "{" + ", ".join(f"'_c{index}': 'VARCHAR'" for index in range(1, width + 1)) + "}"
     con.execute("drop table if exists _read_errors")
     con.execute("drop table if exists _read_scans")
+    con.execute(parse_statement(entity, columns), {"paths": [str(path) for path in paths]})
+
+
+def parse_statement(entity: Entity, columns: list[str]) -> str:
+    """The statement `_parse` runs, with the files as the parameter `$paths`. Reading order
+    is kept because DuckDB preserves insertion order unless told otherwise, through a plan
+    of projections only: a join reorders rows (see parsing._one_of; tests/test_ingest.py
+    checks every entity's plan)."""
+    width = len(columns)
+    types = "{" + ", ".join(f"'_c{index}': 'VARCHAR'" for index in range(1, width + 1)) + "}"
     reader = f"""read_csv(
         $paths, header = false, skip = 1, auto_detect = false, columns = {types},
         delim = ',', quote = '"', escape = '"', strict_mode = true, filename = '_path',
         store_rejects = true, rejects_table = '_read_errors', rejects_scan = '_read_scans'
     )"""
-    # Reading order is kept: DuckDB preserves insertion order unless told otherwise, through
-    # a plan of projections only (a join reorders rows; see parsing._one_of).
-    con.execute(
-        "create or replace temp table _parsed as "
-        + parse_select(entity, columns, reader, keep=["_path"]),
-        {"paths": [str(path) for path in paths]},
+    return "create or replace temp table _parsed as " + parse_select(
+        entity, columns, reader, keep=["_path"]
     )
 
 
