@@ -31,12 +31,21 @@ buyer_months as (
     group by buyer_id, purchase_month
 ),
 
+-- The platform cohort: the month of the buyer's first valid purchase at any store.
+buyer_cohorts as (
+    select
+        buyer_id,
+        min(purchase_month) as cohort_month
+    from buyer_months
+    group by buyer_id
+),
+
 with_cohort_month as (
     select
-        *,
-        -- The platform cohort: the month of the buyer's first valid purchase at any store.
-        min(purchase_month) over (partition by buyer_id) as cohort_month
+        buyer_months.*,
+        buyer_cohorts.cohort_month
     from buyer_months
+    inner join buyer_cohorts on buyer_months.buyer_id = buyer_cohorts.buyer_id
 ),
 
 with_month_offset as (

@@ -38,13 +38,28 @@ buyer_store_months as (
     group by store_id, buyer_id, purchase_month
 ),
 
+-- A buyer's cohort month at a store is the month of their first valid purchase there. (A
+-- group by joined back costs less than a window partitioned by buyer and store: no sort.)
+buyer_store_cohorts as (
+    select
+        store_id,
+        buyer_id,
+        min(purchase_month) as cohort_month,
+        min(month_first_paid_at) as store_first_paid_at
+    from buyer_store_months
+    group by store_id, buyer_id
+),
+
 with_cohort_month as (
     select
-        *,
-        -- A buyer's cohort month at a store is the month of their first valid purchase there.
-        min(purchase_month) over (partition by store_id, buyer_id) as cohort_month,
-        min(month_first_paid_at) over (partition by store_id, buyer_id) as store_first_paid_at
+        buyer_store_months.*,
+        buyer_store_cohorts.cohort_month,
+        buyer_store_cohorts.store_first_paid_at
     from buyer_store_months
+    inner join buyer_store_cohorts
+        on
+            buyer_store_months.store_id = buyer_store_cohorts.store_id
+            and buyer_store_months.buyer_id = buyer_store_cohorts.buyer_id
 ),
 
 with_month_offset as (
