@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from dagster_project.defs.ingest.contract import ENTITIES, ENUM
 from dagster_project.defs.ingest.tables import create_tables
@@ -16,17 +17,50 @@ from dagster_project.settings import SEEDS_DIR, Settings
 from .runs import dbt
 
 
-def test_every_model_test_and_unit_test_passes_on_an_empty_warehouse(tmp_path: Path):
-    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+@pytest.fixture(scope="module")
+def empty_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home whose warehouse was built by `dbt build` from empty raw tables."""
+    home = tmp_path_factory.mktemp("empty")
+    with duckdb.connect(str(home / "warehouse.duckdb")) as con:
         create_tables(con)
-    result = dbt(tmp_path, "build")
+    result = dbt(home, "build")
     assert result.returncode == 0, result.stdout[-4000:]
-    target = Settings.load(home=tmp_path).dbt_target_path
+    return home
+
+
+def test_every_model_test_and_unit_test_passes_on_an_empty_warehouse(empty_build: Path):
+    target = Settings.load(home=empty_build).dbt_target_path
     results = json.loads((target / "run_results.json").read_text())["results"]
     unit_tests = [r for r in results if r["unique_id"].startswith("unit_test.")]
     assert len(unit_tests) >= 20 and all(r["status"] == "pass" for r in unit_tests)
     built = [r for r in results if not r["unique_id"].startswith("exposure.")]  # nothing to run
     assert not [r["unique_id"] for r in built if r["status"] not in ("pass", "success")]
+
+
+def test_the_database_refuses_a_null_where_a_mart_contract_says_not_null(empty_build: Path):
+    """Mart columns declare `not_null` as a constraint of their enforced contract, not as a data
+    test: the table is created with NOT NULL, so a build that would write a NULL there fails
+    in the write itself, and no test query per column runs."""
+    manifest = json.loads(
+        (Settings.load(home=empty_build).dbt_target_path / "manifest.json").read_text()
+    )
+    declared = {
+        (node["name"], name)
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["schema"] == "marts"
+        for name, column in node["columns"].items()
+        if any(constraint["type"] == "not_null" for constraint in column["constraints"])
+    }
+    assert len(declared) >= 100
+    with duckdb.connect(str(empty_build / "warehouse.duckdb")) as con:
+        not_null = con.execute(
+            "select table_name, column_name from information_schema.columns "
+            "where table_schema = 'marts' and is_nullable = 'NO'"
+        ).fetchall()
+        assert set(not_null) == declared
+        table, column = sorted(declared)[0]
+        with pytest.raises(duckdb.ConstraintException, match="NOT NULL"):
+            con.execute(f"insert into marts.{table} ({column}) values (null)")
 
 
 def test_every_enum_label_of_the_contract_has_an_english_code():
