@@ -348,6 +348,21 @@ def test_checks_are_declared_for_dagster_without_importing_gx():
     assert "only when the gate could not do its job" in specs["order_id_not_null"].description
 
 
+def test_gx_is_imported_and_its_expectations_declared_once_when_the_gate_races_the_import():
+    """The ingest step imports GX in the background; a gate that asks for it meanwhile waits,
+    and the gate's own expectation class is declared to GX once (GX prints a notice for a
+    second declaration, which would land in the run's output)."""
+    code = (
+        "from dagster_project.defs.quality import expectations as e; "
+        "e.import_gx_in_background(); gx = e._gx(); "
+        "print(e._EXPECTATIONS['UnexpectedRowsExpectation'].__name__, e._gx() is gx)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["ExpectQueryToReturnNoRows", "True"]
+    assert "Overwriting" not in result.stdout + result.stderr
+
+
 def test_the_quarantine_share_check_lists_the_loads_it_blocked_and_never_stops_the_run():
     from dagster_project.defs.ingest.assets import quarantine_share
     from dagster_project.defs.ingest.loader import LedgerEntry

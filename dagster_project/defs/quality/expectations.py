@@ -479,26 +479,30 @@ def asset_check_results(
 # --- GX plumbing -------------------------------------------------------------------------
 
 _GX: Any = None
+_GX_LOCK = threading.Lock()
 
 
 def import_gx_in_background() -> None:
     """Start importing GX (3 s) while the loader's DuckDB statements run (they release the
-    GIL): the gate's first validation then finds it imported. A later `_gx()` that comes
-    first waits for the same import (Python's import lock), so nothing is imported twice."""
+    GIL): the gate's first validation then finds it imported. A `_gx()` that comes while the
+    import runs waits for it (`_GX_LOCK`), so nothing is imported or declared to GX twice."""
     if _GX is None:
         threading.Thread(target=_gx, name="import-great-expectations", daemon=True).start()
 
 
 def _gx() -> Any:
-    """Great Expectations, imported once per process, on first use."""
+    """Great Expectations, imported once per process, on first use (by the background import
+    or by the gate, whichever comes first; the other waits)."""
     global _GX
-    if _GX is None:
+    with _GX_LOCK:
+        if _GX is not None:
+            return _GX
         import great_expectations as gx
 
         logging.getLogger("great_expectations").setLevel(logging.WARNING)
         _EXPECTATIONS["UnexpectedRowsExpectation"] = _counting_unexpected_rows(gx)
         _GX = gx
-    return _GX
+        return _GX
 
 
 # The gate's own subclasses of GX expectations, by the name data_tests/ gives (made on import).
