@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+import subprocess
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from dagster_project.defs.dbt.assets import dbt_resource
 from dagster_project.defs.ingest.contract import ENTITIES, ENUM
 from dagster_project.defs.ingest.tables import create_tables
 from dagster_project.settings import SEEDS_DIR, Settings
@@ -74,3 +77,15 @@ def test_every_enum_label_of_the_contract_has_an_english_code():
         for value in column.values
     }
     assert expected == labels
+
+
+def test_the_dbt_resource_reports_the_version_of_the_dbt_it_runs():
+    """The resource skips dagster-dbt's `dbt --version` subprocess before each command and
+    reports the installed dbt-core instead: the same dbt, or dagster-dbt would treat it as
+    the wrong engine."""
+    resource = dbt_resource()
+    printed = subprocess.run(
+        [resource.dbt_executable, "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    assert re.search(r"(\d+\.\d+\.\d+)", printed).group(1) == str(resource._cli_version)
+    assert resource._cli_version.major == 1  # dbt Core: dagster-dbt parses its JSON logs
