@@ -106,6 +106,14 @@ def test_serving_has_every_mart_and_no_personal_data(dirty):
     assert {f"marts.{name}" for name in METRICS_MARTS} <= tables
     assert {"quality.load_ledger", "quality.quarantine", "quality.check_results"} <= tables
     assert not any(name.startswith(("raw.", "staging.", "intermediate.")) for name in tables)
+    # The marts' NOT NULL columns are NOT NULL in serving too, for the BI tools that show it.
+    not_null = (
+        "select table_name, column_name from information_schema.columns "
+        "where table_schema = 'marts' and is_nullable = 'NO' order by all"
+    )
+    served_not_null = query(serving, not_null)
+    assert len(served_not_null) >= 100
+    assert served_not_null == query(root / "home" / "warehouse.duckdb", not_null)
     columns = query(
         serving,
         "select table_schema, table_name, column_name from information_schema.columns "

@@ -128,6 +128,7 @@ def publish(warehouse: Path, serving: Path) -> dict[str, int]:
         for schema, name in relations:
             select = SERVING_SELECTS.get((schema, name), f"select * from {schema}.{name}")
             con.execute(f"create table snapshot.{schema}.{name} as {select}")
+        _keep_not_null(con)
         _create_freshness(con, publish_id, relations)
         con.execute("checkpoint snapshot")
         con.execute("detach snapshot")
@@ -141,6 +142,20 @@ def publish(warehouse: Path, serving: Path) -> dict[str, int]:
     finally:
         con.close()
     return mart_rows
+
+
+def _keep_not_null(con: duckdb.DuckDBPyConnection) -> None:
+    """The marts' NOT NULL columns (their contracts' `not_null` constraints) stay NOT NULL in
+    the serving copy, which `create table … as` does not carry over: BI tools show it."""
+    for name, column in con.execute(
+        """
+        select table_name, column_name from information_schema.columns
+        where table_catalog = current_database() and table_schema = 'marts'
+            and is_nullable = 'NO'
+        order by table_name, ordinal_position
+        """
+    ).fetchall():
+        con.execute(f'alter table snapshot.marts.{name} alter column "{column}" set not null')
 
 
 def _create_freshness(
