@@ -207,6 +207,37 @@ def test_every_suite_passes_a_good_load_and_blocks_a_repeated_key(con, tmp_path,
     assert {o.check_name for o in outcomes} == {check.name for check in SUITES[entity].checks}
 
 
+def test_each_sql_check_scans_the_new_loads_once(con, tmp_path):
+    """GX's own UnexpectedRowsExpectation runs its query twice (a count, then every row);
+    the gate's counts only. A passing load runs each SQL check's query once; a failing one
+    once more, to split it by load."""
+    import sqlalchemy as sa
+
+    entries = land(
+        con,
+        tmp_path,
+        "orders",
+        {
+            "orders_20210902_good.csv": rows_of("orders", "40", 3),
+            "orders_20210902_twice.csv": rows_of("orders", "50", 2) * 2,
+        },
+    )
+    marker = "' repeated'"  # in key_unique_in_load's query only
+    queries: list[str] = []
+
+    def record(_conn, _cursor, statement, *_):
+        if marker in statement:
+            queries.append(statement)
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
+    try:
+        validate_loads(con, ORDERS, entries.values())
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
+    assert len(queries) == 1 and queries[0].startswith("SELECT COUNT(*)")
+    assert "key_unique_in_load" in entries["orders_20210902_twice.csv"].reason
+
+
 def test_a_missing_required_column_blocks_every_load(con, tmp_path):
     entries = land(con, tmp_path, "violations", {"violations_20210902.csv": [violation()]})
     con.execute("alter table raw.violations drop column violation_status")
