@@ -32,7 +32,9 @@
                     partition by {{ key }}
                     order by
                         {{ version_column }} desc,
+                        {%- if version_column != 'export_date' %}
                         export_date desc,
+                        {%- endif %}
                         source_file_name desc,
                         source_row_number desc
                 ) as version_rank
