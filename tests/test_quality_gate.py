@@ -209,8 +209,8 @@ def test_every_suite_passes_a_good_load_and_blocks_a_repeated_key(con, tmp_path,
 
 def test_each_sql_check_scans_the_new_loads_once(con, tmp_path):
     """GX's own UnexpectedRowsExpectation runs its query twice (a count, then every row);
-    the gate's counts only. A passing load runs each SQL check's query once; a failing one
-    once more, to split it by load."""
+    the gate's sends it once, as a count, for the whole batch. Splitting a failing check by
+    load is the gate's own query to DuckDB, not GX's."""
     import sqlalchemy as sa
 
     entries = land(
