@@ -2,7 +2,8 @@
 
 import dagster as dg
 
-from .defs.dbt.assets import dbt_models, dbt_resource
+from .defs.dbt.assets import dbt_models
+from .defs.dbt.resource import dbt_resource
 from .defs.ingest.assets import ingest_exports
 from .defs.publish.assets import serving_database
 from .defs.quality.alerts import blocked_load_alert, run_failure_alert

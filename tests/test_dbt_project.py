@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project.defs.dbt.assets import dbt_resource
+from dagster_project.defs.dbt.resource import dbt_resource
 from dagster_project.defs.ingest.contract import ENTITIES, ENUM
 from dagster_project.defs.ingest.tables import create_tables
 from dagster_project.settings import SEEDS_DIR, Settings

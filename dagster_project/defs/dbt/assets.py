@@ -1,12 +1,8 @@
 """dbt models, seeds and tests as Dagster assets and checks: one graph with the ingest step."""
 
-import importlib.metadata
 import os
-import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -16,7 +12,6 @@ from dagster_dbt import (
     DbtCliResource,
     dbt_assets,
 )
-from packaging import version
 
 from ...settings import ENV_PII_KEY, Settings
 from ..publish.serving import build_basis, build_is_current, project_state, same_basis
@@ -112,28 +107,3 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-
-
-class WarehouseDbt(DbtCliResource):
-    """dagster-dbt's resource without two steps it takes before every dbt command, ~4 s a
-    run that this project never uses: `dbt --version` in a subprocess (2.4 s), to tell dbt
-    Core from dbt Fusion, while the dbt it runs is this environment's dbt-core; and a dbt
-    adapter opened in-process (1.5 s), which only `fetch_row_counts()` and
-    `fetch_column_metadata()` use (dagster-dbt runs on without one when it cannot open it)."""
-
-    @cached_property
-    def _cli_version(self) -> version.Version:
-        return version.parse(importlib.metadata.version("dbt-core"))
-
-    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> None:
-        return None
-
-
-def dbt_resource() -> DbtCliResource:
-    # The dbt of this environment, whether or not its bin folder is on PATH.
-    executable = Path(sys.executable).with_name("dbt")
-    return WarehouseDbt(
-        project_dir=dbt_project,
-        profiles_dir=str(dbt_project.profiles_dir),
-        dbt_executable=str(executable) if executable.exists() else "dbt",
-    )
