@@ -158,7 +158,7 @@ def run_job(settings: Settings, console: Console) -> Outcome:
     with (
         log_path.open("w", encoding="utf-8") as log_file,
         contextlib.redirect_stdout(log_file),
-        dg.DagsterInstance.from_config(str(settings.dagster_home)) as instance,
+        open_instance(settings) as instance,
     ):
         result = job.execute_in_process(
             instance=instance, raise_on_error=False, run_config={"loggers": {"progress": {}}}
@@ -182,6 +182,20 @@ def run_job(settings: Settings, console: Console) -> Outcome:
     else:
         outcome.failed_step, outcome.error = "the run", "see the Dagster run log"
     return outcome
+
+
+def open_instance(settings: Settings):
+    """The Dagster instance in HOME/dagster (what `make dev` opens), with the event log that
+    keeps its SQLite connections open for the run (event_log.py)."""
+    import dagster as dg
+    from dagster._core.instance.ref import InstanceRef
+
+    from .event_log import PooledSqliteEventLogStorage
+
+    home = settings.dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    overrides = PooledSqliteEventLogStorage.instance_overrides(home)
+    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home), overrides=overrides))
 
 
 def ledger_summary(
