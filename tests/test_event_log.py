@@ -72,3 +72,15 @@ def test_dagster_reads_the_history_the_run_wrote(tmp_path):
         check = dg.AssetCheckKey(dg.AssetKey("numbers"), "positive")
         history = instance.event_log_storage.get_asset_check_execution_history(check, limit=1)
         assert [record.run_id for record in history] == [result.run_id]
+
+
+def test_a_dagster_yaml_in_the_home_is_used_as_it_stands(tmp_path):
+    settings = Settings.load(home=tmp_path / "home")
+    settings.dagster_home.mkdir(parents=True)
+    (settings.dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    with open_instance(settings) as instance:
+        assert type(instance.event_log_storage).__name__ == "SqliteEventLogStorage"
+        assert instance.get_settings("telemetry") == {"enabled": False}
+    (settings.dagster_home / "dagster.yaml").unlink()
+    with open_instance(settings) as instance:
+        assert type(instance.event_log_storage).__name__ == "PooledSqliteEventLogStorage"
