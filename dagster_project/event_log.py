@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as db
+from dagster._core.instance.ref import InstanceRef
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     SQLITE_BUSY_TIMEOUT_SECONDS,
     SqliteEventLogStorage,
@@ -39,17 +40,6 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         cls, inst_data: ConfigurableClassData | None, config_value: dict[str, Any]
     ) -> PooledSqliteEventLogStorage:
         return cls(inst_data=inst_data, **config_value)
-
-    @staticmethod
-    def instance_overrides(dagster_home: Path) -> dict[str, Any]:
-        """The instance setting that selects this class, over Dagster's default location."""
-        return {
-            "event_log_storage": {
-                "module": __name__,
-                "class": PooledSqliteEventLogStorage.__name__,
-                "config": {"base_dir": str(dagster_home / "history" / "runs")},
-            }
-        }
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
@@ -83,3 +73,20 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             for engine in self._engines.values():
                 engine.dispose()
             self._engines.clear()
+
+
+def instance_ref(dagster_home: Path) -> InstanceRef:
+    """Dagster's instance of the home, its default SQLite event log swapped for this class
+    with the default's configuration (the same files). A `dagster.yaml` there (other storage,
+    say) is the instance's configuration as it stands."""
+    default = InstanceRef.from_dir(str(dagster_home))
+    events = default.event_storage_data
+    configured = (dagster_home / "dagster.yaml").exists()
+    if configured or events is None or events.class_name != SqliteEventLogStorage.__name__:
+        return default
+    swapped = {
+        "module": __name__,
+        "class": PooledSqliteEventLogStorage.__name__,
+        "config": dict(events.config_dict),
+    }
+    return InstanceRef.from_dir(str(dagster_home), overrides={"event_log_storage": swapped})

@@ -186,19 +186,13 @@ def run_job(settings: Settings, console: Console) -> Outcome:
 
 def open_instance(settings: Settings):
     """The Dagster instance in HOME/dagster (what `make dev` opens), with the event log that
-    keeps its SQLite connections open for the run (event_log.py). A `dagster.yaml` there
-    (other storage, say) is the instance's configuration as it stands."""
+    keeps its SQLite connections open for the run (event_log.py)."""
     import dagster as dg
-    from dagster._core.instance.ref import InstanceRef
 
-    from .event_log import PooledSqliteEventLogStorage
+    from .event_log import instance_ref
 
-    home = settings.dagster_home
-    home.mkdir(parents=True, exist_ok=True)
-    if (home / "dagster.yaml").exists():
-        return dg.DagsterInstance.from_config(str(home))
-    overrides = PooledSqliteEventLogStorage.instance_overrides(home)
-    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home), overrides=overrides))
+    settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    return dg.DagsterInstance.from_ref(instance_ref(settings.dagster_home))
 
 
 def ledger_summary(
