@@ -29,7 +29,7 @@ from dagster_project.defs.quality.data_docs import (
     make_offline,
     remote_resources,
 )
-from dagster_project.defs.quality.expectations import DATA_DOCS_INDEX, validate_loads
+from dagster_project.defs.quality.expectations import DATA_DOCS_INDEX, DataDocs, validate_loads
 
 from .exports import order, write_export
 from .test_report import CHROMIUM, CHROMIUM_ARGS, ROOT
@@ -288,7 +288,10 @@ def gx_site(tmp_path_factory) -> Path:
         entries = ingest_entity(
             con, ORDERS, root / "landing" / "orders", root / "tmp", LOADED_AT, 0.05
         )
-        outcomes = validate_loads(con, ORDERS, entries, docs_dir=root / "gx")
+        docs = DataDocs(root / "gx")
+        outcomes = validate_loads(con, ORDERS, entries, docs=docs)
+        assert not (root / "gx" / DATA_DOCS_INDEX).exists()  # rendered once, by build()
+        docs.build()
     finally:
         con.close()
     assert outcomes and not [outcome.error for outcome in outcomes if outcome.error]

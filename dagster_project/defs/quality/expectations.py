@@ -16,7 +16,7 @@ import shutil
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -71,6 +71,26 @@ def prune_validations(docs_dir: Path, now: datetime, kept: timedelta = VALIDATIO
 
 
 @dataclass
+class DataDocs:
+    """GX's results and Data Docs under `root`. Each validation of a run stores its result
+    there; `build` then renders those results' pages and the index once, after the last
+    export (GX's UpdateDataDocsAction rebuilt the index after every one: ~0.5 s each)."""
+
+    root: Path
+    # GX's identifiers of this run's validation results not rendered yet, and their suites'
+    pending: list[Any] = field(default_factory=list)
+
+    def build(self) -> None:
+        """Prune results past the retention, then render this run's pages and the index."""
+        if not self.pending:
+            return
+        prune_validations(self.root, datetime.now(UTC).replace(tzinfo=None))
+        context = _context(_gx(), self.root)
+        context.build_data_docs(resource_identifiers=self.pending)
+        self.pending.clear()
+
+
+@dataclass
 class CheckOutcome:
     """One check on one load: a row of `quality.check_results`."""
 
@@ -100,13 +120,13 @@ def validate_loads(
     entity: Entity,
     entries: Iterable[LedgerEntry],
     *,
-    docs_dir: Path | None = None,
+    docs: DataDocs | None = None,
 ) -> list[CheckOutcome]:
     """Validate the given new loads of one export against its suite; record one
     `quality.check_results` row per load and check, and block every load failing an
     error-level check (in the ledger and in the entries). If GX cannot validate, every load
-    of the batch is blocked as "could not be validated". With `docs_dir`, GX keeps its
-    results and Data Docs there."""
+    of the batch is blocked as "could not be validated". With `docs`, GX stores its result
+    there, and `docs.build()` renders it."""
     entries = list(entries)
     if not entries:
         return []
@@ -115,7 +135,7 @@ def validate_loads(
     load_ids = [entry.load_id for entry in entries]
     rows = {entry.load_id: entry.rows_loaded for entry in entries}
     try:
-        outcomes = _validate(con, suite, load_ids, rows, docs_dir)
+        outcomes = _validate(con, suite, load_ids, rows, docs)
     except Exception as error:  # the gate could not do its job: block, never publish unseen
         log.exception("GX could not validate the %s loads", entity.name)
         message = _one_line(f"{type(error).__name__}: {error}")
@@ -175,19 +195,23 @@ def _validate(
     suite: Suite,
     load_ids: list[str],
     rows: dict[str, int],
-    docs_dir: Path | None,
+    docs: DataDocs | None,
 ) -> list[CheckOutcome]:
     gx = _gx()
-    context = _context(gx, docs_dir)
+    context = _context(gx, docs.root if docs else None)
     # GX gets its own connection to the same database, kept open for the whole validation
     # (see `_persistent_connection`); it only reads what the loader has committed.
     cursor = con.cursor()
     try:
         cursor.execute(f"create or replace temp table {NEW_LOADS} (load_id varchar)")
         cursor.executemany(f"insert into {NEW_LOADS} values (?)", [[i] for i in load_ids])
-        if docs_dir is not None:
-            prune_validations(docs_dir, datetime.now(UTC).replace(tzinfo=None))
-        result = _run_checkpoint(gx, context, suite, cursor, docs_dir is not None)
+        identifier, result = _run_checkpoint(gx, context, suite, cursor)
+        if docs is not None:
+            from great_expectations.data_context.types.resource_identifiers import (
+                ExpectationSuiteIdentifier,
+            )
+
+            docs.pending += [identifier, ExpectationSuiteIdentifier(name=result.suite_name)]
         by_name = {
             (outcome.expectation_config.meta or {}).get("check_name"): outcome
             for outcome in result.results
@@ -200,7 +224,8 @@ def _validate(
         cursor.close()
 
 
-def _run_checkpoint(gx: Any, context: Any, suite: Suite, cursor: Any, docs: bool) -> Any:
+def _run_checkpoint(gx: Any, context: Any, suite: Suite, cursor: Any) -> tuple[Any, Any]:
+    """GX's validation of the batch: its result and the result's store identifier."""
     import sqlalchemy as sa
 
     connection = _persistent_connection(cursor)
@@ -215,17 +240,15 @@ def _run_checkpoint(gx: Any, context: Any, suite: Suite, cursor: Any, docs: bool
     definition = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite)
     )
-    actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs")] if docs else []
     checkpoint = context.checkpoints.add_or_update(
         gx.Checkpoint(
             name=f"gate.{suite.name}",
             validation_definitions=[definition],
-            actions=actions,
             result_format={"result_format": "SUMMARY"},
         )
     )
-    [result] = checkpoint.run().run_results.values()
-    return result
+    [(identifier, result)] = checkpoint.run().run_results.items()
+    return identifier, result
 
 
 def build_suite(gx: Any, suite: Suite) -> Any:
