@@ -44,6 +44,11 @@ def test_a_small_point_writes_every_stage_and_ratio(tmp_path):
         assert measured["peak_rss"] >= measured["max_process_rss"] > 0, stage
     for stage in ("full", "incremental"):
         assert {"ingest", "dbt", "publish"} <= set(point["stages"][stage]["steps"]), stage
+    # The baseline ran first and last; the summary shows, and the ratios use, the faster run.
+    runs = [point["stages"][stage]["seconds"] for stage in ("baseline", "baseline_again")]
+    [summary] = [line for line in text.splitlines() if line.startswith("| 0.01M |")]
+    assert summary.split(" | ")[3] == f"{min(runs):.1f}", summary
+    assert f"{runs[0]:.1f} s (first) and {runs[1]:.1f} s (last)" in text
     # Nothing new: `trustwh run` sees it without starting a Dagster run.
     assert point["stages"]["idle"]["steps"] == {}
     assert "No run started" in " ".join((work / "0.01M" / "logs" / "idle.log").read_text().split())
