@@ -714,3 +714,62 @@ def test_gx_results_and_pages_older_than_the_retention_are_pruned(tmp_path):
     assert left == [runs["new"], runs["new"]]
     assert (site / "index.html").read_text() == "index"
     assert expectations.prune_validations(tmp_path, now, kept=timedelta(days=90)) == 0
+
+
+def test_the_run_renders_data_docs_once_and_a_rendering_error_blocks_nothing(tmp_path, monkeypatch):
+    """The ingest step renders GX's pages after the last export. If GX cannot render them,
+    the run says so in a warning and the loads it validated still publish."""
+    from dagster_project.defs.ingest.assets import ingest_exports
+    from dagster_project.defs.quality.data_docs import DATA_DOCS_INDEX
+    from dagster_project.defs.resources import WarehouseResource
+
+    landing, home = tmp_path / "landing", tmp_path / "home"
+    write_export(landing, "orders", "orders_20210902.csv", [order("1000000001")])
+    write_export(landing, "refunds", "refunds_20210902.csv", [refund("R1", "1000000001")])
+    builds = []
+    real_build = expectations.DataDocs.build
+
+    def counted(docs):
+        builds.append(len(docs.pending))
+        real_build(docs)
+
+    monkeypatch.setattr(expectations.DataDocs, "build", counted)
+    warehouse = WarehouseResource(home=str(home), landing=str(landing))
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize(
+            [ingest_exports], resources={"warehouse": warehouse}, instance=instance
+        )
+    assert result.success
+    assert builds == [4]  # once, for the two validations and their suites
+    site = home / "quality" / "gx" / DATA_DOCS_INDEX.parent
+    assert (site / "index.html").is_file()
+    assert sorted(path.stem for path in (site / "expectations").rglob("*.html")) == [
+        "orders",
+        "refunds",
+    ]
+
+    def broken(docs):
+        raise RuntimeError("no template")
+
+    monkeypatch.setattr(expectations.DataDocs, "build", broken)
+    write_export(landing, "orders", "orders_20210903.csv", [order("1000000002")])
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize(
+            [ingest_exports], resources={"warehouse": warehouse}, instance=instance
+        )
+        warnings = [
+            event.user_message
+            for event in instance.all_logs(result.run_id)
+            if "GX Data Docs not built" in event.user_message
+        ]
+    assert result.success
+    assert warnings and "RuntimeError: no template" in warnings[0]
+    statuses = query(
+        home / "warehouse.duckdb",
+        "select file_name, status from quality.load_ledger order by file_name",
+    )
+    assert statuses == [
+        ("orders_20210902.csv", "published"),
+        ("orders_20210903.csv", "published"),
+        ("refunds_20210902.csv", "published"),
+    ]
