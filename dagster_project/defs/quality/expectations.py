@@ -72,21 +72,41 @@ def prune_validations(docs_dir: Path, now: datetime, kept: timedelta = VALIDATIO
 
 @dataclass
 class DataDocs:
-    """GX's results and Data Docs under `root`. Each validation of a run stores its result
-    there; `build` then renders those results' pages and the index once, after the last
-    export (GX's UpdateDataDocsAction rebuilt the index after every one: ~0.5 s each)."""
+    """GX's results and Data Docs under `root`, and the one GX context of a run's validations.
+
+    Each validation stores its result there; `build` then renders those results' pages and
+    the index once, after the last export (GX's UpdateDataDocsAction rebuilt the index after
+    every one: ~0.5 s each). Suites, validation definitions and checkpoints stay in the
+    context's memory: they are rebuilt from `data_tests/` on every run, and GX re-wrote a
+    stored suite once per expectation (~2 s a run for the four)."""
 
     root: Path
-    # GX's identifiers of this run's validation results not rendered yet, and their suites'
+    # GX's identifiers of this run's validation results not rendered yet
     pending: list[Any] = field(default_factory=list)
+    _gx_context: Any = field(default=None, repr=False)
+
+    def context(self) -> Any:
+        if self._gx_context is None:
+            self._gx_context = _context(_gx(), self.root)
+        return self._gx_context
 
     def build(self) -> None:
-        """Prune results past the retention, then render this run's pages and the index."""
+        """Prune results past the retention, then render this run's results, every suite's
+        page and the index (which lists the suites the context holds: all of them)."""
         if not self.pending:
             return
+        from great_expectations.data_context.types.resource_identifiers import (
+            ExpectationSuiteIdentifier,
+        )
+
         prune_validations(self.root, datetime.now(UTC).replace(tzinfo=None))
-        context = _context(_gx(), self.root)
-        context.build_data_docs(resource_identifiers=self.pending)
+        context = self.context()
+        held = {gx_suite.name for gx_suite in context.suites.all()}
+        for suite in SUITES.values():
+            if suite.name not in held:
+                context.suites.add(build_suite(_gx(), suite))
+        suites = [ExpectationSuiteIdentifier(name=suite.name) for suite in SUITES.values()]
+        context.build_data_docs(resource_identifiers=[*self.pending, *suites])
         self.pending.clear()
 
 
@@ -198,7 +218,7 @@ def _validate(
     docs: DataDocs | None,
 ) -> list[CheckOutcome]:
     gx = _gx()
-    context = _context(gx, docs.root if docs else None)
+    context = docs.context() if docs else _context(gx, None)
     # GX gets its own connection to the same database, kept open for the whole validation
     # (see `_persistent_connection`); it only reads what the loader has committed.
     cursor = con.cursor()
@@ -207,11 +227,7 @@ def _validate(
         cursor.executemany(f"insert into {NEW_LOADS} values (?)", [[i] for i in load_ids])
         identifier, result = _run_checkpoint(gx, context, suite, cursor)
         if docs is not None:
-            from great_expectations.data_context.types.resource_identifiers import (
-                ExpectationSuiteIdentifier,
-            )
-
-            docs.pending += [identifier, ExpectationSuiteIdentifier(name=result.suite_name)]
+            docs.pending.append(identifier)
         by_name = {
             (outcome.expectation_config.meta or {}).get("check_name"): outcome
             for outcome in result.results
@@ -549,20 +565,23 @@ def _counting_unexpected_rows(gx: Any) -> Any:
 
 
 def _context(gx: Any, docs_dir: Path | None) -> Any:
-    """An ephemeral GX context: suites, results and Data Docs on disk under `docs_dir` when
-    given (nothing else: the datasource holds a live connection, which no file can), else in
-    memory. No usage statistics, no progress bars."""
+    """An ephemeral GX context, in memory; with `docs_dir`, validation results and Data Docs
+    go to disk there (nothing else: suites are rebuilt from `data_tests/` on every run, and
+    the datasource holds a live connection, which no file can). No usage statistics, no
+    progress bars."""
     from great_expectations.data_context.types.base import (
         DataContextConfig,
         FilesystemStoreBackendDefaults,
         InMemoryStoreBackendDefaults,
     )
 
+    stores = InMemoryStoreBackendDefaults(init_temp_docs_sites=False)
     if docs_dir is not None:
         docs_dir.mkdir(parents=True, exist_ok=True)
-        stores = FilesystemStoreBackendDefaults(root_directory=str(docs_dir))
-    else:
-        stores = InMemoryStoreBackendDefaults(init_temp_docs_sites=False)
+        on_disk = FilesystemStoreBackendDefaults(root_directory=str(docs_dir))
+        results = on_disk.validation_results_store_name
+        stores.stores[results] = on_disk.stores[results]
+        stores.data_docs_sites = on_disk.data_docs_sites
     config = DataContextConfig(
         store_backend_defaults=stores,
         analytics_enabled=False,
