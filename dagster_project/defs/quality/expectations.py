@@ -78,7 +78,7 @@ class DataDocs:
     the index once, after the last export (GX's UpdateDataDocsAction rebuilt the index after
     every one: ~0.5 s each). Suites, validation definitions and checkpoints stay in the
     context's memory: they are rebuilt from `data_tests/` on every run, and GX re-wrote a
-    stored suite once per expectation (~2 s a run for the four)."""
+    stored suite to disk once per expectation on every run."""
 
     root: Path
     # GX's identifiers of this run's validation results not rendered yet
