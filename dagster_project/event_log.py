@@ -84,6 +84,8 @@ def instance_ref(dagster_home: Path) -> InstanceRef:
     configured = (dagster_home / "dagster.yaml").exists()
     if configured or events is None or events.class_name != SqliteEventLogStorage.__name__:
         return default
+    # Through `from_dir` again, not `default._replace(event_storage_data=...)`: the ref's
+    # composite `storage_data`, which `from_dir` derives from its overrides, takes precedence.
     swapped = {
         "module": __name__,
         "class": PooledSqliteEventLogStorage.__name__,
