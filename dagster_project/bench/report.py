@@ -62,10 +62,14 @@ class PointView:
         return r.utf8_bytes / r.landing_bytes if r.landing_bytes else 1.0
 
     @property
+    def baseline_runs(self) -> dict[str, float]:
+        """The baseline's runs by stage: first (before the full build), last (after idle)."""
+        return {stage: self.seconds(stage) for stage in BASELINES if self.stages[stage]}
+
+    @property
     def baseline_seconds(self) -> float | None:
-        """The faster of the baseline's two runs (before the full build, after the idle run)."""
-        runs = [self.seconds(stage) for stage in BASELINES if self.stages[stage]]
-        return min(runs) if runs else None
+        """The faster of the baseline's runs."""
+        return min(self.baseline_runs.values(), default=None)
 
     @property
     def baseline_all_bytes(self) -> float | None:
@@ -88,12 +92,12 @@ class PointView:
 
 def _baseline_runs(view: PointView) -> str:
     """'79.3 s' or, with both runs, '79.3 s (first) and 85.1 s (last)'."""
-    runs = [(stage, view.seconds(stage)) for stage in BASELINES if view.stages[stage]]
+    runs = view.baseline_runs
     if len(runs) < 2:
         return f"{_seconds(view.baseline_seconds)} s"
     return " and ".join(
         f"{_seconds(seconds)} s ({'first' if stage == 'baseline' else 'last'})"
-        for stage, seconds in runs
+        for stage, seconds in runs.items()
     )
 
 
