@@ -198,12 +198,12 @@ def _baseline(
         [*command, str(point / "baseline-spec.json"), str(outcome)], log, env=_child_env()
     )
     Path(spec.database).unlink(missing_ok=True)
+    baseline = json.loads(outcome.read_text()) if measured.returncode == 0 else None
+    if baseline:
+        # A typed read DuckDB gave up on is not part of a plain load: count only the text read.
+        measured.seconds -= baseline["failed_seconds"]
     if not _record(result, stage, measured, log, console):
         return False
-    baseline = json.loads(outcome.read_text())
-    # A typed read DuckDB gave up on is not part of a plain load: count only the text read.
-    measured.seconds -= baseline["failed_seconds"]
-    result.stages[stage] = asdict(measured)
     if result.baseline is None:
         result.baseline = baseline
         result.rows = dict(BaselineResult(**baseline).rows)
