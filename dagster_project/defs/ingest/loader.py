@@ -384,13 +384,20 @@ def _store(
         f"_raw_record, _raw_record_masked from {numbered} as parsed "
         "inner join _files using (_path) where _reason is not null"
     )
-    con.execute(
-        f"insert into raw.{entity.name} ({', '.join(names)}) "
-        f"select {', '.join('parsed.' + name for name in contract)}, _files.load_id, "
-        "_files.file_name, _files.export_date, parsed._row_number, _files.loaded_at, "
-        f"parsed._extra from {numbered} as parsed inner join _files using (_path) "
-        "where _reason is null"
-    )
+    # A raw row carries its row number, so its place in the table does not matter. Kept in
+    # reading order, DuckDB writes the insert's row groups in pieces and rewrites them at the
+    # next checkpoint: 10M orders took 4 s more to close and a third more file.
+    con.execute("set preserve_insertion_order = false")
+    try:
+        con.execute(
+            f"insert into raw.{entity.name} ({', '.join(names)}) "
+            f"select {', '.join('parsed.' + name for name in contract)}, _files.load_id, "
+            "_files.file_name, _files.export_date, parsed._row_number, _files.loaded_at, "
+            f"parsed._extra from {numbered} as parsed inner join _files using (_path) "
+            "where _reason is null"
+        )
+    finally:
+        con.execute("set preserve_insertion_order = true")
     counts = {
         path: (rows, bad)
         for path, rows, bad in con.execute(
