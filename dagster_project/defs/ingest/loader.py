@@ -1,4 +1,5 @@
-"""Loading landed export files into the raw layer: one file, one transaction, one ledger row.
+"""Loading landed export files into the raw layer: one transaction per entity and run, one
+ledger row per file.
 
 Every data row ends up either in `raw.<entity>` or in `quality.quarantine` with a reason;
 every file gets a ledger row (published, blocked, rejected or duplicate) with a reason.
@@ -87,6 +88,17 @@ class _Landed:
     header: Header
 
 
+@dataclass
+class _Reject:
+    """A row DuckDB's reader set aside (wrong field count, bad quoting, invalid UTF-8)."""
+
+    path: str  # as DuckDB read it
+    number: int  # data row number in the file
+    reason: str
+    raw_record: str  # JSON, as quarantine keeps it
+    raw_record_masked: str
+
+
 def ingest_entity(
     con: duckdb.DuckDBPyConnection,
     entity: Entity,
@@ -137,15 +149,28 @@ def ingest_entity(
             except RejectedFile as error:
                 _reject(con, entry, str(error))
         # Files with the same header layout are read by one DuckDB scan: per-file statements
-        # cost more than the parsing itself on small exports.
+        # cost more than the parsing itself on small exports. Every layout's rows go to one
+        # temp table and are stored in one transaction: a commit per layout wrote the rows of
+        # small files twice, to the WAL and again at the checkpoint.
         batches: dict[tuple[str, ...], list[_Landed]] = {}
         for landed in readable:
             batches.setdefault(tuple(landed.header.columns), []).append(landed)
+        parsed: list[_Landed] = []
+        rejects: list[_Reject] = []
         for batch in batches.values():
-            _load_batch(con, entity, batch, quarantine_threshold)
+            _parse_batch(con, entity, batch, parsed, rejects)
+        if parsed:
+            con.execute("begin transaction")
+            try:
+                _store(con, entity, parsed, rejects, quarantine_threshold)
+                con.execute("commit")
+            except BaseException:
+                con.execute("rollback")
+                raise
         _supersede(con, entries)
         remember_digests(con, entity, hashed)
     finally:
+        con.execute("drop table if exists _parsed")
         for landed in readable:
             if landed.path.parent == temp_dir:
                 landed.path.unlink(missing_ok=True)
@@ -207,32 +232,29 @@ def _open(entity: Entity, path: Path, entry: LedgerEntry, temp_dir: Path) -> _La
     return _Landed(entry, path, header)
 
 
-def _load_batch(
+def _parse_batch(
     con: duckdb.DuckDBPyConnection,
     entity: Entity,
     batch: list[_Landed],
-    quarantine_threshold: float,
+    parsed: list[_Landed],
+    rejects: list[_Reject],
 ) -> None:
-    """Load files of one header layout in one transaction; if DuckDB cannot read the batch,
-    load its files one by one so only the unreadable file is rejected."""
+    """Add the rows of a batch of files of one header layout to `_parsed` (and the files to
+    `parsed`, their set-aside rows to `rejects`); if DuckDB cannot read the batch, read its
+    files one by one so only the unreadable file is rejected."""
+    columns = batch[0].header.columns
     try:
-        _parse(con, entity, [landed.path for landed in batch], batch[0].header.columns)
-        con.execute("begin transaction")
-        try:
-            _store(con, entity, batch, quarantine_threshold)
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
+        _parse(con, entity, [landed.path for landed in batch], columns, append=bool(parsed))
     except duckdb.Error as error:
         if len(batch) > 1:
             for landed in batch:
-                _load_batch(con, entity, [landed], quarantine_threshold)
+                _parse_batch(con, entity, [landed], parsed, rejects)
             return
         first_line = str(error).strip().splitlines()[0]
         _reject(con, batch[0].entry, f"the CSV reader could not read the file: {first_line}")
-    finally:
-        con.execute("drop table if exists _parsed")
+        return
+    parsed.extend(batch)
+    rejects.extend(_structural_rejects(con, entity, columns))
 
 
 def _record_gate_check(
@@ -260,23 +282,29 @@ def _reject(con: duckdb.DuckDBPyConnection, entry: LedgerEntry, reason: str) -> 
 
 
 def _parse(
-    con: duckdb.DuckDBPyConnection, entity: Entity, paths: list[Path], columns: list[str]
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    paths: list[Path],
+    columns: list[str],
+    append: bool = False,
 ) -> None:
     """Read and parse the files' data rows in one DuckDB scan into the temp table `_parsed`
     (typed columns, the broken rules, and the raw text of rows that break one), in reading
     order: its `rowid` numbers the rows across the files, so no window over the scan is
-    needed and the scan runs on every thread. Structurally broken rows (wrong field count,
-    bad quoting, invalid UTF-8) go to the rejects table instead of failing the read."""
+    needed and the scan runs on every thread. With `append`, the rows follow those of the
+    files parsed before. Structurally broken rows (wrong field count, bad quoting, invalid
+    UTF-8) go to the rejects table instead of failing the read. The statement is atomic: a
+    file DuckDB cannot read adds no row."""
     con.execute("drop table if exists _read_errors")
     con.execute("drop table if exists _read_scans")
-    con.execute(parse_statement(entity, columns), {"paths": [str(path) for path in paths]})
+    con.execute(parse_statement(entity, columns, append), {"paths": [str(path) for path in paths]})
 
 
-def parse_statement(entity: Entity, columns: list[str]) -> str:
+def parse_statement(entity: Entity, columns: list[str], append: bool = False) -> str:
     """The statement `_parse` runs, with the files as the parameter `$paths`. Reading order
     is kept because DuckDB preserves insertion order unless told otherwise, through a plan
     of projections only: a join reorders rows (see parsing._one_of; tests/test_ingest.py
-    checks every entity's plan)."""
+    checks every entity's plan). Every layout gives the same columns (`parse_select`)."""
     width = len(columns)
     types = "{" + ", ".join(f"'_c{index}': 'VARCHAR'" for index in range(1, width + 1)) + "}"
     reader = f"""read_csv(
@@ -284,15 +312,18 @@ def parse_statement(entity: Entity, columns: list[str]) -> str:
         delim = ',', quote = '"', escape = '"', strict_mode = true, filename = '_path',
         store_rejects = true, rejects_table = '_read_errors', rejects_scan = '_read_scans'
     )"""
-    return "create or replace temp table _parsed as " + parse_select(
-        entity, columns, reader, keep=["_path"]
+    target = (
+        "insert into _parsed by name " if append else "create or replace temp table _parsed as "
     )
+    return target + parse_select(entity, columns, reader, keep=["_path"])
 
 
 def _structural_rejects(
-    con: duckdb.DuckDBPyConnection, width: int
-) -> list[tuple[str, int, str, str]]:
-    """(file path, data row number, reason, raw line) of each row DuckDB's reader set aside."""
+    con: duckdb.DuckDBPyConnection, entity: Entity, columns: list[str]
+) -> list[_Reject]:
+    """Each row DuckDB's reader set aside in the last parse, with its file's header layout."""
+    width = len(columns)
+    personal = [i for i, name in enumerate(columns) if name in _personal_names(entity)]
     rows = con.execute(
         """
         select
@@ -323,7 +354,15 @@ def _structural_rejects(
             reason = f"{error_type.lower()}: {_clean(message)}"
         # `line` counts the header and blank lines; a data row number counts neither.
         number = line - 1 - bisect.bisect_left(blanks[path], position)
-        rejects.append((path, number, reason, text))
+        rejects.append(
+            _Reject(
+                path,
+                number,
+                reason,
+                json.dumps({"csv_line": text}, ensure_ascii=False),
+                json.dumps({"fields": _mask_fields(text, personal)}, ensure_ascii=False),
+            )
+        )
     return rejects
 
 
@@ -347,11 +386,11 @@ def _store(
     con: duckdb.DuckDBPyConnection,
     entity: Entity,
     batch: list[_Landed],
+    rejects: list[_Reject],
     quarantine_threshold: float,
 ) -> None:
-    """Split the batch's parsed rows between quarantine (rows that break a rule) and raw (the
-    rest), and write the files' ledger rows."""
-    columns = batch[0].header.columns
+    """Split the parsed rows between quarantine (rows that break a rule, and `rejects`, the
+    rows the reader set aside) and raw (the rest), and write the files' ledger rows."""
     con.execute(
         "create or replace temp table _files (_path varchar, load_id varchar, "
         "file_name varchar, export_date date, loaded_at timestamp)"
@@ -374,7 +413,6 @@ def _store(
         "create or replace temp table _extent as "
         "select _path, min(rowid) as _offset, count(*) as _rows from _parsed group by _path"
     )
-    rejects = _structural_rejects(con, len(columns))
     numbered = _numbered_rows(con, rejects)
     names = list(raw_columns(entity))
     contract = [column.name for column in entity.columns]
@@ -408,24 +446,23 @@ def _store(
         ).fetchall()
     }
     by_path = {str(landed.path): landed.entry for landed in batch}
-    personal = [i for i, name in enumerate(columns) if name in _personal_names(entity)]
     if rejects:
         con.executemany(
             "insert into quality.quarantine values (?, ?, ?, ?, ?, ?, ?)",
             [
                 (
-                    by_path[path].load_id,
+                    by_path[reject.path].load_id,
                     entity.name,
-                    by_path[path].file_name,
-                    number,
-                    reason,
-                    json.dumps({"csv_line": line}, ensure_ascii=False),
-                    json.dumps({"fields": _mask_fields(line, personal)}, ensure_ascii=False),
+                    by_path[reject.path].file_name,
+                    reject.number,
+                    reject.reason,
+                    reject.raw_record,
+                    reject.raw_record_masked,
                 )
-                for path, number, reason, line in rejects
+                for reject in rejects
             ],
         )
-    structural = Counter(path for path, _, _, _ in rejects)
+    structural = Counter(reject.path for reject in rejects)
     for path, entry in by_path.items():
         rows, bad = counts.get(path, (0, 0))
         entry.rows_loaded = rows - bad
@@ -438,7 +475,7 @@ def _store(
         _record_gate_check(con, entry, quarantine_threshold)
 
 
-def _numbered_rows(con: duckdb.DuckDBPyConnection, rejects: list[tuple[str, int, str, str]]) -> str:
+def _numbered_rows(con: duckdb.DuckDBPyConnection, rejects: list[_Reject]) -> str:
     """SQL of the parsed rows with `_row_number`, the data row number in the file. A good row's
     ordinal among its file's good rows comes from the reading order; past rejected rows it
     is shifted by how many of them precede it (an as-of join, paid only by files with any)."""
@@ -450,9 +487,9 @@ def _numbered_rows(con: duckdb.DuckDBPyConnection, rejects: list[tuple[str, int,
         )
     ranks: dict[str, int] = {}
     rows = []
-    for path, number, _, _ in rejects:
-        ranks[path] = ranks.get(path, 0) + 1
-        rows.append((path, number, ranks[path]))
+    for reject in rejects:
+        ranks[reject.path] = ranks.get(reject.path, 0) + 1
+        rows.append((reject.path, reject.number, ranks[reject.path]))
     con.execute("create or replace temp table _rejected (_path varchar, r bigint, j bigint)")
     con.executemany("insert into _rejected values (?, ?, ?)", rows)
     return f"""(
