@@ -1,9 +1,7 @@
 {#- Receiver phone and address leave the raw layer only as keyed pseudonyms: HMAC-SHA256
     (RFC 2104) under TRUSTWH_PII_KEY, which `trustwh run` supplies and nothing commits. DuckDB
     has no hmac(), so the two pads are built here; unkeyed sha256 of an 11-digit phone would
-    be reversible by brute force. Each distinct value of a build is hashed once and joined back:
-    re-exports and repeat buyers repeat phones and addresses (at 10M orders, 24.7M values hash
-    as 3.2M; bench/results). -#}
+    be reversible by brute force. -#}
 {#- Incremental by load (macros/incremental_by_load.sql): each row is staged once. -#}
 {{ config(
     materialized='incremental',
@@ -30,8 +28,7 @@ loads_to_stage as (
     {%- endif %}
 ),
 
--- Read more than once: not materialized, or DuckDB would first copy every row (see README).
-orders as not materialized (
+orders as (
     select * from {{ source('raw', 'orders') }}
     where _load_id in (select loads_to_stage.load_id from loads_to_stage)
 ),
@@ -47,36 +44,6 @@ pii_key as (
             || unhex(repeat('00', 64 - octet_length(configured.secret))) as key_block
         from (select encode('{{ pii_key }}') as secret) as configured
     ) as padded
-),
-
--- A phone and an address are hashed once per build however many orders repeat them.
-personal_values as (
-    select orders.receiver_phone as personal_value from orders
-    union
-    select orders.receiver_address from orders
-),
-
--- Read twice: materialized, so each value is hashed once.
-pseudonyms as materialized (
-    select
-        personal_values.personal_value,
-        sha256(
-            (select pii_key.outer_pad from pii_key)
-            || unhex(sha256(
-                (select pii_key.inner_pad from pii_key) || encode(personal_values.personal_value)
-            ))
-        ) as pseudonym
-    from personal_values
-),
-
-pseudonymised as (
-    select
-        orders.*,
-        phone.pseudonym as receiver_phone_hash,
-        address.pseudonym as receiver_address_hash
-    from orders
-    left join pseudonyms as phone on orders.receiver_phone = phone.personal_value
-    left join pseudonyms as address on orders.receiver_address = address.personal_value
 ),
 
 renamed as (
@@ -97,8 +64,12 @@ renamed as (
         live_session_id,
         trust_card as is_trust_card,
         fan_club_level,
-        receiver_phone_hash,
-        receiver_address_hash,
+        {%- for personal in ['receiver_phone', 'receiver_address'] %}
+            sha256(
+                (select pii_key.outer_pad from pii_key)
+                || unhex(sha256((select pii_key.inner_pad from pii_key) || encode({{ personal }})))
+            ) as {{ personal }}_hash,
+        {%- endfor %}
         created_at,
         paid_at,
         updated_at,
@@ -107,7 +78,7 @@ renamed as (
         _export_date as export_date,
         _row_number as source_row_number,
         _loaded_at as loaded_at
-    from pseudonymised
+    from orders
 )
 
 select * from renamed
