@@ -95,7 +95,7 @@ def up_to_date(settings: Settings) -> datetime | None:
     interpreter and a few queries.
     """
     from .defs.ingest.contract import ENTITIES
-    from .defs.ingest.files import cached_digests, known_digest, landed_files
+    from .defs.ingest.files import FileStat, cached_digests, known_digest, landed_files
     from .defs.publish.serving import build_is_current
 
     if not (settings.warehouse_path.exists() and settings.serving_path.exists()):
@@ -115,7 +115,7 @@ def up_to_date(settings: Settings) -> datetime | None:
                     ).fetchall()
                 )
                 for path in landed_files(settings.landing / entity.name):
-                    digest = known_digest(path, cached)
+                    digest = known_digest(path.name, FileStat.of(path), cached)
                     if digest is None or (path.name, digest) not in known:
                         return None
             if not build_is_current(con, settings.build_basis_path, settings.pii_key()):

@@ -276,6 +276,27 @@ def test_a_rerun_hashes_only_files_whose_size_or_time_changed(con, tmp_path, mon
     assert corrected.load_id != first.load_id and len(hashed) == 2
 
 
+def test_a_file_rewritten_while_it_is_hashed_is_read_again_next_run(con, tmp_path, monkeypatch):
+    from dagster_project.defs.ingest import loader
+
+    path = write_export(tmp_path, "orders", "orders_20210902.csv", [order("1000000001")])
+    real_sha256 = loader.sha256
+
+    def rewritten_while_read(file):
+        digest = real_sha256(file)  # the first version's bytes
+        write_export(tmp_path, "orders", file.name, [order("1000000001"), order("1000000002")])
+        return digest
+
+    monkeypatch.setattr(loader, "sha256", rewritten_while_read)
+    [first] = ingest(con, tmp_path)
+    monkeypatch.setattr(loader, "sha256", real_sha256)
+    # The digest was recorded with the size and time the file had before it was read, so the
+    # second version does not pass for the first: it is hashed again and loaded.
+    [second] = ingest(con, tmp_path)
+    assert second.load_id != first.load_id and second.file_sha256 == real_sha256(path)
+    assert second.rows_loaded == 2
+
+
 def test_ledger_accounts_for_every_row_and_lineage_is_kept(con, tmp_path):
     write_export(
         tmp_path,

@@ -75,11 +75,11 @@ def cached_digests(con: Any, entity: Entity) -> dict[str, tuple[FileStat, str]]:
     return {name: (FileStat(size, mtime), digest) for name, size, mtime, digest in rows}
 
 
-def known_digest(path: Path, cached: dict[str, tuple[FileStat, str]]) -> str | None:
-    """The file's digest as last hashed, if its size and modification time are unchanged
-    since; None when only reading it again can tell."""
-    stat, digest = cached.get(path.name, (None, None))
-    return digest if stat == FileStat.of(path) else None
+def known_digest(name: str, stat: FileStat, cached: dict[str, tuple[FileStat, str]]) -> str | None:
+    """The digest of the file `name` as last hashed, if it had the size and modification time
+    `stat` then; None when only reading it again can tell."""
+    hashed_stat, digest = cached.get(name, (None, None))
+    return digest if hashed_stat == stat else None
 
 
 def remember_digests(con: Any, entity: Entity, digests: dict[str, tuple[FileStat, str]]) -> None:

@@ -181,17 +181,19 @@ def _digests(
     paths: list[Path], cached: dict[str, tuple[FileStat, str]]
 ) -> tuple[dict[Path, str], dict[str, tuple[FileStat, str]]]:
     """Each file's SHA-256, and those read again now (by name, with the size and time they
-    had). A file whose size and time are unchanged keeps its last digest. hashlib releases
-    the GIL on large reads, so the others are hashed on several threads at once (5.1 → 2.1 s
-    for the 5.5 GB of a 10M landing)."""
-    digests = {path: known_digest(path, cached) for path in paths}
+    had before they were read). A file whose size and time are unchanged keeps its last
+    digest. hashlib releases the GIL on large reads, so the others are hashed on several
+    threads at once (5.1 → 2.1 s for the 5.5 GB of a 10M landing). Each file is stat-ed once,
+    before it is read: a file rewritten while it is hashed is read again next time."""
+    stats = {path: FileStat.of(path) for path in paths}
+    digests = {path: known_digest(path.name, stat, cached) for path, stat in stats.items()}
     unknown = [path for path, digest in digests.items() if digest is None]
     hashed: dict[str, tuple[FileStat, str]] = {}
     if unknown:
         with ThreadPoolExecutor(max_workers=HASH_THREADS) as pool:
             for path, digest in zip(unknown, pool.map(sha256, unknown), strict=True):
                 digests[path] = digest
-                hashed[path.name] = (FileStat.of(path), digest)
+                hashed[path.name] = (stats[path], digest)
     return digests, hashed
 
 
