@@ -72,7 +72,8 @@ def prune_validations(docs_dir: Path, now: datetime, kept: timedelta = VALIDATIO
 
 @dataclass
 class DataDocs:
-    """GX's results and Data Docs under `root`, and the one GX context of a run's validations.
+    """GX's results and Data Docs under `root` (without one, in memory and never rendered),
+    and the one GX context of a run's validations.
 
     Each validation stores its result there; `build` then renders those results' pages and
     the index once, after the last export (GX's UpdateDataDocsAction rebuilt the index after
@@ -80,7 +81,7 @@ class DataDocs:
     context's memory: they are rebuilt from `data_tests/` on every run, and GX re-wrote a
     stored suite to disk once per expectation on every run."""
 
-    root: Path
+    root: Path | None = None
     # GX's identifiers of this run's validation results not rendered yet
     pending: list[Any] = field(default_factory=list)
     _gx_context: Any = field(default=None, repr=False)
@@ -93,7 +94,7 @@ class DataDocs:
     def build(self) -> None:
         """Prune results past the retention, then render this run's results, every suite's
         page and the index (which lists the suites the context holds: all of them)."""
-        if not self.pending:
+        if not self.pending or self.root is None:
             return
         from great_expectations.data_context.types.resource_identifiers import (
             ExpectationSuiteIdentifier,
@@ -143,11 +144,12 @@ def validate_loads(
     """Validate the given new loads of one export against its suite; record one
     `quality.check_results` row per load and check, and block every load failing an
     error-level check (in the ledger and in the entries). If GX cannot validate, every load
-    of the batch is blocked as "could not be validated". With `docs`, GX stores its result
-    there, and `docs.build()` renders it."""
+    of the batch is blocked as "could not be validated". With `docs`, the run's GX context,
+    GX stores its result there, and `docs.build()` renders it."""
     entries = list(entries)
     if not entries:
         return []
+    docs = docs if docs is not None else DataDocs()
     suite = SUITES[entity.name]
     checked_at = datetime.now().replace(microsecond=0)
     load_ids = [entry.load_id for entry in entries]
@@ -213,10 +215,10 @@ def _validate(
     suite: Suite,
     load_ids: list[str],
     rows: dict[str, int],
-    docs: DataDocs | None,
+    docs: DataDocs,
 ) -> list[CheckOutcome]:
     gx = _gx()
-    context = docs.context() if docs else _context(gx, None)
+    context = docs.context()
     # GX gets its own connection to the same database, kept open for the whole validation
     # (see `_persistent_connection`); it only reads what the loader has committed.
     cursor = con.cursor()
@@ -224,8 +226,7 @@ def _validate(
         cursor.execute(f"create or replace temp table {NEW_LOADS} (load_id varchar)")
         cursor.executemany(f"insert into {NEW_LOADS} values (?)", [[i] for i in load_ids])
         identifier, result = _run_checkpoint(gx, context, suite, cursor)
-        if docs is not None:
-            docs.pending.append(identifier)
+        docs.pending.append(identifier)
         by_name = {
             (outcome.expectation_config.meta or {}).get("check_name"): outcome
             for outcome in result.results
