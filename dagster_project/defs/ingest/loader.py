@@ -387,7 +387,7 @@ def _blank_line_offsets(path: Path, until: int) -> list[int]:
 def _store(
     con: duckdb.DuckDBPyConnection,
     entity: Entity,
-    batch: list[_Landed],
+    parsed: list[_Landed],
     rejects: list[_Reject],
     quarantine_threshold: float,
 ) -> None:
@@ -407,7 +407,7 @@ def _store(
                 landed.entry.export_date,
                 landed.entry.loaded_at,
             )
-            for landed in batch
+            for landed in parsed
         ],
     )
     # Where each file's rows start in the reading order, and how many rows DuckDB read.
@@ -447,7 +447,7 @@ def _store(
             "group by _files._path"
         ).fetchall()
     }
-    by_path = {str(landed.path): landed.entry for landed in batch}
+    by_path = {str(landed.path): landed.entry for landed in parsed}
     if rejects:
         con.executemany(
             "insert into quality.quarantine values (?, ?, ?, ?, ?, ?, ?)",
