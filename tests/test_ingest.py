@@ -67,6 +67,28 @@ def test_column_order_spaces_and_value_variants(con, tmp_path):
     ]
 
 
+def test_values_are_trimmed_of_surrounding_spaces_and_a_blank_value_is_missing(con, tmp_path):
+    rows = [
+        order(
+            "1000000001",
+            store_name="  露露 茶叶 ",
+            paid_amount=" 1,299.00",
+            paid_at="2021/09/01 20:01 ",
+        ),
+        order("1000000002", store_name=" ", trust_card="   "),
+        order("1000000003", store_id="   "),
+    ]
+    write_export(tmp_path, "orders", "orders_20210902.csv", rows)
+    [entry] = ingest(con, tmp_path)
+    assert (entry.rows_loaded, entry.rows_quarantined) == (2, 1)
+    assert [row[2:] for row in raw_orders(con)] == [
+        ("露露 茶叶", pytest.approx(1299), datetime(2021, 9, 1, 20, 1), True),
+        (None, pytest.approx(100), datetime(2021, 9, 1, 20, 1), None),
+    ]
+    [(number, reason)] = con.execute("select row_number, reason from quality.quarantine").fetchall()
+    assert (number, reason) == (3, "store_id: required value is missing")
+
+
 def test_extra_columns_are_kept_and_reported(con, tmp_path):
     rows = [order() | {"备注": "加急"}]
     write_export(

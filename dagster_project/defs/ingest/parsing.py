@@ -116,6 +116,16 @@ def _problems(column: Column, text: str, value: str) -> list[str]:
     return problems
 
 
+def _trimmed(field: str) -> str:
+    """The field without surrounding ASCII spaces, NULL when nothing is left. Only a value
+    that starts or ends with a space is trimmed: DuckDB's trim() copies every value it is
+    given, which was 30% of parsing a file of orders."""
+    return (
+        f"nullif(case when prefix({field}, ' ') or suffix({field}, ' ') "
+        f"then trim({field}, ' ') else {field} end, '')"
+    )
+
+
 def _text(index: int) -> str:
     return f"_t{index}"
 
@@ -140,9 +150,7 @@ def parse_select(entity: Entity, columns: list[str], source: str, keep: list[str
     extra = f"json_object({', '.join(extra_pairs)})" if extra_pairs else "cast(null as json)"
     reason = f"nullif(concat_ws('; ', {', '.join(problems)}), '')" if problems else "null"
     raw = ", ".join([f"_c{index}" for index in position.values()] + list(keep))
-    texts = ", ".join(
-        f"nullif(trim(_c{index}), '') as {_text(index)}" for index in position.values()
-    )
+    texts = ", ".join(f"{_trimmed(f'_c{index}')} as {_text(index)}" for index in position.values())
     outputs = [column.name for column in entity.columns] + ["_extra", "_reason"]
     records = [
         f"case when _reason is not null then {raw_record_sql(entity, columns, masked)} end "
