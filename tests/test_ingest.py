@@ -218,7 +218,7 @@ def test_every_entity_parses_with_a_plan_that_keeps_reading_order(con, tmp_path,
     # for the rows of a later header layout, appended.
     contract = ENTITIES[entity]
     path = write_export(tmp_path, entity, "x.csv", [])
-    parse = {"paths": [str(path)]}
+    parse = {"paths": [str(path)], "first": 0}
     statement = parse_statement(contract, contract.column_names)
     create = con.execute("explain " + statement, parse).fetchall()[0][1]
     assert "BATCH_CREATE_TABLE_AS" in create and "JOIN" not in create

@@ -246,7 +246,7 @@ def _parse_batch(
     files one by one so only the unreadable file is rejected."""
     columns = batch[0].header.columns
     try:
-        _parse(con, entity, [landed.path for landed in batch], columns, append=bool(parsed))
+        _parse(con, entity, [landed.path for landed in batch], columns, first=len(parsed))
     except duckdb.Error as error:
         if len(batch) > 1:
             for landed in batch:
@@ -288,36 +288,43 @@ def _parse(
     entity: Entity,
     paths: list[Path],
     columns: list[str],
-    append: bool = False,
+    first: int = 0,
 ) -> None:
     """Read and parse the files' data rows in one DuckDB scan into the temp table `_parsed`
     (typed columns, the broken rules, and the raw text of rows that break one), in reading
     order: its `rowid` numbers the rows across the files, so no window over the scan is
-    needed and the scan runs on every thread. With `append`, the rows follow those of the
-    files parsed before. Structurally broken rows (wrong field count, bad quoting, invalid
-    UTF-8) go to the rejects table instead of failing the read. The statement is atomic: a
-    file DuckDB cannot read adds no row."""
+    needed and the scan runs on every thread. Each row carries its file's number, `_file`:
+    `first` for the first of `paths`, and so on. With `first` > 0, the rows are appended to
+    those of the files parsed before. Structurally broken rows (wrong field count, bad
+    quoting, invalid UTF-8) go to the rejects table instead of failing the read. The
+    statement is atomic: a file DuckDB cannot read adds no row."""
     con.execute("drop table if exists _read_errors")
     con.execute("drop table if exists _read_scans")
-    con.execute(parse_statement(entity, columns, append), {"paths": [str(path) for path in paths]})
+    con.execute(
+        parse_statement(entity, columns, append=first > 0),
+        {"paths": [str(path) for path in paths], "first": first},
+    )
 
 
 def parse_statement(entity: Entity, columns: list[str], append: bool = False) -> str:
-    """The statement `_parse` runs, with the files as the parameter `$paths`. Reading order
-    is kept because DuckDB preserves insertion order unless told otherwise, through a plan
-    of projections only: a join reorders rows (see parsing._one_of; tests/test_ingest.py
-    checks every entity's plan). Every layout gives the same columns (`parse_select`)."""
+    """The statement `_parse` runs, with the files as the parameter `$paths` and the number
+    of the first as `$first`. Reading order is kept because DuckDB preserves insertion order
+    unless told otherwise, through a plan of projections only: a join reorders rows (see
+    parsing._one_of; tests/test_ingest.py checks every entity's plan). Every layout gives
+    the same columns (`parse_select`). Rows carry their file's number rather than its path:
+    the loader joins on it twice per row, and an integer is cheaper to keep and to join."""
     width = len(columns)
     types = "{" + ", ".join(f"'_c{index}': 'VARCHAR'" for index in range(1, width + 1)) + "}"
-    reader = f"""read_csv(
+    # The path is the same for all rows of a chunk: DuckDB computes its position once each.
+    reader = f"""(select *, $first + list_position($paths, _path) - 1 as _file from read_csv(
         $paths, header = false, skip = 1, auto_detect = false, columns = {types},
         delim = ',', quote = '"', escape = '"', strict_mode = true, filename = '_path',
         store_rejects = true, rejects_table = '_read_errors', rejects_scan = '_read_scans'
-    )"""
+    ))"""
     target = (
         "insert into _parsed by name " if append else "create or replace temp table _parsed as "
     )
-    return target + parse_select(entity, columns, reader, keep=["_path"])
+    return target + parse_select(entity, columns, reader, keep=["_file"])
 
 
 def _structural_rejects(
@@ -392,37 +399,39 @@ def _store(
     quarantine_threshold: float,
 ) -> None:
     """Split the parsed rows between quarantine (rows that break a rule, and `rejects`, the
-    rows the reader set aside) and raw (the rest), and write the files' ledger rows."""
+    rows the reader set aside) and raw (the rest), and write the files' ledger rows. A parsed
+    row's `_file` is its file's place in `parsed`."""
     con.execute(
-        "create or replace temp table _files (_path varchar, load_id varchar, "
+        "create or replace temp table _files (_file integer, load_id varchar, "
         "file_name varchar, export_date date, loaded_at timestamp)"
     )
     con.executemany(
         "insert into _files values (?, ?, ?, ?, ?)",
         [
             (
-                str(landed.path),
+                number,
                 landed.entry.load_id,
                 landed.entry.file_name,
                 landed.entry.export_date,
                 landed.entry.loaded_at,
             )
-            for landed in parsed
+            for number, landed in enumerate(parsed)
         ],
     )
     # Where each file's rows start in the reading order, and how many rows DuckDB read.
     con.execute(
         "create or replace temp table _extent as "
-        "select _path, min(rowid) as _offset, count(*) as _rows from _parsed group by _path"
+        "select _file, min(rowid) as _offset, count(*) as _rows from _parsed group by _file"
     )
-    numbered = _numbered_rows(con, rejects)
+    file_number = {str(landed.path): number for number, landed in enumerate(parsed)}
+    numbered = _numbered_rows(con, [(file_number[reject.path], reject) for reject in rejects])
     names = list(raw_columns(entity))
     contract = [column.name for column in entity.columns]
     con.execute(
         "insert into quality.quarantine "
         f"select _files.load_id, '{entity.name}', _files.file_name, _row_number, _reason, "
         f"_raw_record, _raw_record_masked from {numbered} as parsed "
-        "inner join _files using (_path) where _reason is not null"
+        "inner join _files using (_file) where _reason is not null"
     )
     # A raw row carries its row number, so its place in the table does not matter. Kept in
     # reading order, DuckDB writes the insert's row groups in pieces and rewrites them at the
@@ -433,18 +442,18 @@ def _store(
             f"insert into raw.{entity.name} ({', '.join(names)}) "
             f"select {', '.join('parsed.' + name for name in contract)}, _files.load_id, "
             "_files.file_name, _files.export_date, parsed._row_number, _files.loaded_at, "
-            f"parsed._extra from {numbered} as parsed inner join _files using (_path) "
+            f"parsed._extra from {numbered} as parsed inner join _files using (_file) "
             "where _reason is null"
         )
     finally:
         con.execute("set preserve_insertion_order = true")
     counts = {
-        path: (rows, bad)
-        for path, rows, bad in con.execute(
-            "select _files._path, coalesce(any_value(_extent._rows), 0), count(quarantine.load_id) "
-            "from _files left join _extent using (_path) "
+        number: (rows, bad)
+        for number, rows, bad in con.execute(
+            "select _files._file, coalesce(any_value(_extent._rows), 0), count(quarantine.load_id) "
+            "from _files left join _extent using (_file) "
             "left join quality.quarantine as quarantine on quarantine.load_id = _files.load_id "
-            "group by _files._path"
+            "group by _files._file"
         ).fetchall()
     }
     by_path = {str(landed.path): landed.entry for landed in parsed}
@@ -465,10 +474,11 @@ def _store(
             ],
         )
     structural = Counter(reject.path for reject in rejects)
-    for path, entry in by_path.items():
-        rows, bad = counts.get(path, (0, 0))
+    for number, landed in enumerate(parsed):
+        entry = landed.entry
+        rows, bad = counts.get(number, (0, 0))
         entry.rows_loaded = rows - bad
-        entry.rows_quarantined = bad + structural[path]
+        entry.rows_quarantined = bad + structural[str(landed.path)]
         entry.rows_read = entry.rows_loaded + entry.rows_quarantined
         entry.status, entry.reason = quarantine_verdict(
             entry.rows_read, entry.rows_quarantined, quarantine_threshold
@@ -477,34 +487,35 @@ def _store(
         _record_gate_check(con, entry, quarantine_threshold)
 
 
-def _numbered_rows(con: duckdb.DuckDBPyConnection, rejects: list[_Reject]) -> str:
+def _numbered_rows(con: duckdb.DuckDBPyConnection, rejects: list[tuple[int, _Reject]]) -> str:
     """SQL of the parsed rows with `_row_number`, the data row number in the file. A good row's
-    ordinal among its file's good rows comes from the reading order; past rejected rows it
-    is shifted by how many of them precede it (an as-of join, paid only by files with any)."""
+    ordinal among its file's good rows comes from the reading order; past rejected rows (by
+    file number) it is shifted by how many of them precede it (an as-of join, paid only by
+    files with any)."""
     ordinal = "(_parsed.rowid + 1 - _extent._offset)"
     if not rejects:
         return (
             f"(select _parsed.*, {ordinal} as _row_number "
-            "from _parsed inner join _extent using (_path))"
+            "from _parsed inner join _extent using (_file))"
         )
-    ranks: dict[str, int] = {}
+    ranks: Counter[int] = Counter()
     rows = []
-    for reject in rejects:
-        ranks[reject.path] = ranks.get(reject.path, 0) + 1
-        rows.append((reject.path, reject.number, ranks[reject.path]))
-    con.execute("create or replace temp table _rejected (_path varchar, r bigint, j bigint)")
+    for number, reject in rejects:
+        ranks[number] += 1
+        rows.append((number, reject.number, ranks[number]))
+    con.execute("create or replace temp table _rejected (_file integer, r bigint, j bigint)")
     con.executemany("insert into _rejected values (?, ?, ?)", rows)
     return f"""(
         with ordered as (
             select _parsed.*, {ordinal} as _ordinal
-            from _parsed inner join _extent using (_path)
+            from _parsed inner join _extent using (_file)
         )
         select ordered.* exclude (_ordinal), ordered._ordinal + coalesce(shift.j, 0) as _row_number
         from ordered
         asof left join (
-            select _path, r - j as t, max(j) as j from _rejected group by _path, r - j
+            select _file, r - j as t, max(j) as j from _rejected group by _file, r - j
         ) as shift
-            on ordered._path = shift._path and ordered._ordinal > shift.t
+            on ordered._file = shift._file and ordered._ordinal > shift.t
     )"""
 
 
