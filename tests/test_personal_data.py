@@ -214,6 +214,10 @@ def test_the_docs_site_serves_docs_only_and_never_the_key(built):
         assert key not in (docs / name).read_text(encoding="utf-8"), name
     manifest = json.loads((docs / "manifest.json").read_text())
     assert {exposure["name"] for exposure in manifest["exposures"].values()} >= DASHBOARDS
+    # The docs reused the build's parse, which records the key, and did not keep it.
+    log = (docs / "dbt.log").read_text(encoding="utf-8")
+    assert "Partial parsing enabled" in log and "Unable to do partial parsing" not in log
+    assert not (docs / "partial_parse.msgpack").exists()
     server = subprocess.Popen(
         [Path(sys.executable).with_name("trustwh"), "docs", "--home", built, "--port", "0"],
         stdout=subprocess.PIPE,
