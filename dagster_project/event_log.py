@@ -52,6 +52,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                     self.conn_string_for_shard(shard),
                     connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
                 )
+                db.event.listen(engine, "connect", _fast_commits)
                 if shard not in self._initialized_dbs:
                     self._initdb(engine)
                     self._initialized_dbs.add(shard)
@@ -73,6 +74,14 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             for engine in self._engines.values():
                 engine.dispose()
             self._engines.clear()
+
+
+def _fast_commits(connection: Any, _record: Any) -> None:
+    """Every event is a commit. Dagster keeps these files in SQLite's write-ahead log, whose
+    default (`synchronous = full`) still waits for the disk on each commit: a run with nothing
+    to do spent 0.8 s of its 3.6 s there. With `normal`, a commit is an append, synced at
+    checkpoints: a power cut can lose the last events written, never corrupt the file."""
+    connection.execute("pragma synchronous = normal")
 
 
 def instance_ref(dagster_home: Path) -> InstanceRef:

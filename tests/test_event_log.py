@@ -45,7 +45,11 @@ def test_a_run_opens_each_event_database_once(tmp_path, connections):
     with open_instance(settings) as instance:
         connections.clear()  # the instance has created the index database
         result = dg.materialize([numbers, doubled], instance=instance)
-    opened = dict(connections)
+        opened = dict(connections)
+        # A commit does not wait for the disk: the write-ahead log is synced at checkpoints.
+        with instance.event_log_storage._connect(result.run_id) as connection:
+            assert connection.exec_driver_sql("pragma journal_mode").scalar() == "wal"
+            assert connection.exec_driver_sql("pragma synchronous").scalar() == 1  # normal
     assert result.success
     with dg.DagsterInstance.from_config(str(settings.dagster_home)) as instance:
         assert len(instance.all_logs(result.run_id)) > 20
