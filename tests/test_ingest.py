@@ -77,16 +77,25 @@ def test_values_are_trimmed_of_surrounding_spaces_and_a_blank_value_is_missing(c
         ),
         order("1000000002", store_name=" ", trust_card="   "),
         order("1000000003", store_id="   "),
+        # Only ASCII spaces are trimmed: an ideographic space is kept, as exported.
+        order("1000000004", store_name="露露茶叶\u3000"),
+        order("1000000005", paid_at="2021-09-01 20:01\u3000"),
     ]
     write_export(tmp_path, "orders", "orders_20210902.csv", rows)
-    [entry] = ingest(con, tmp_path)
-    assert (entry.rows_loaded, entry.rows_quarantined) == (2, 1)
+    [entry] = ingest(con, tmp_path, threshold=1.0)
+    assert (entry.rows_loaded, entry.rows_quarantined) == (3, 2)
     assert [row[2:] for row in raw_orders(con)] == [
         ("露露 茶叶", pytest.approx(1299), datetime(2021, 9, 1, 20, 1), True),
         (None, pytest.approx(100), datetime(2021, 9, 1, 20, 1), None),
+        ("露露茶叶\u3000", pytest.approx(100), datetime(2021, 9, 1, 20, 1), True),
     ]
-    [(number, reason)] = con.execute("select row_number, reason from quality.quarantine").fetchall()
-    assert (number, reason) == (3, "store_id: required value is missing")
+    quarantined = con.execute(
+        "select row_number, reason from quality.quarantine order by row_number"
+    ).fetchall()
+    assert quarantined == [
+        (3, "store_id: required value is missing"),
+        (5, "paid_at: 2021-09-01 20:01\u3000 is not a time"),
+    ]
 
 
 def test_extra_columns_are_kept_and_reported(con, tmp_path):
