@@ -139,6 +139,16 @@
 {%- endmacro %}
 
 
+{% macro changed_rows_kept() -%}
+    {#- How an import CTE read more than once (the input of `current_version`) is kept: on a
+        full build `not materialized`, or DuckDB would first copy every row; on an
+        incremental build `materialized`, the few rows of the changed keys, which each read
+        would otherwise find again among all the staged rows (int_orders_current at 10M with
+        100k changed orders: 1.41 → 0.98 s). -#}
+    {{ return('materialized' if is_incremental() else 'not materialized') }}
+{%- endmacro %}
+
+
 {% macro keys_without_rows(rows) -%}
     {#- Recomputed keys with no row left in `rows`: a row of only the key replaces their old
         rows (delete+insert by key), and the model's post-hook then deletes it. -#}

@@ -14,8 +14,8 @@
 
 with
 
--- Read more than once: not materialized, or DuckDB would first copy every row (see README).
-fans as not materialized (
+-- Read more than once: kept as changed_rows_kept() says (macros/incremental_by_load.sql).
+fans as {{ changed_rows_kept() }} (
     select * from {{ ref('stg_fans') }}
     {{ where_changed() }}
 ),

@@ -13,8 +13,8 @@
 
 with
 
--- Read more than once: not materialized, or DuckDB would first copy every row (see README).
-fan_snapshots as not materialized (
+-- Read more than once: kept as changed_rows_kept() says (macros/incremental_by_load.sql).
+fan_snapshots as {{ changed_rows_kept() }} (
     select * from {{ ref('int_fan_snapshots') }}
     {{ where_changed() }}
 ),

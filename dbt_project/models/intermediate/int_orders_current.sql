@@ -15,8 +15,8 @@
 
 with
 
--- Read more than once: not materialized, or DuckDB would first copy every row (see README).
-orders as not materialized (
+-- Read more than once: kept as changed_rows_kept() says (macros/incremental_by_load.sql).
+orders as {{ changed_rows_kept() }} (
     select * from {{ ref('stg_orders') }}
     {{ where_changed() }}
 ),

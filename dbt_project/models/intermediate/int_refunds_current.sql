@@ -12,8 +12,8 @@
 
 with
 
--- Read more than once: not materialized, or DuckDB would first copy every row (see README).
-refunds as not materialized (
+-- Read more than once: kept as changed_rows_kept() says (macros/incremental_by_load.sql).
+refunds as {{ changed_rows_kept() }} (
     select * from {{ ref('stg_refunds') }}
     {{ where_changed() }}
 ),
