@@ -423,6 +423,9 @@ def _store(
         "create or replace temp table _extent as "
         "select _file, min(rowid) as _offset, count(*) as _rows from _parsed group by _file"
     )
+    if con.execute("select count(*) from _extent where _file is null").fetchone()[0]:
+        # DuckDB named a file otherwise than it was given: its rows would match no file.
+        raise RuntimeError("parsed rows of a file not in the list read; nothing was stored")
     file_number = {str(landed.path): number for number, landed in enumerate(parsed)}
     numbered = _numbered_rows(con, [(file_number[reject.path], reject) for reject in rejects])
     names = list(raw_columns(entity))
