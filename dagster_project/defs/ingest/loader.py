@@ -92,7 +92,7 @@ class _Landed:
 class _Reject:
     """A row DuckDB's reader set aside (wrong field count, bad quoting, invalid UTF-8)."""
 
-    path: str  # as DuckDB read it
+    file: int  # the file's number among the entity's parsed files (its rows' `_file`)
     number: int  # data row number in the file
     reason: str
     raw_record: str  # JSON, as quarantine keeps it
@@ -244,9 +244,9 @@ def _parse_batch(
     """Add the rows of a batch of files of one header layout to `_parsed` (and the files to
     `parsed`, their set-aside rows to `rejects`); if DuckDB cannot read the batch, read its
     files one by one so only the unreadable file is rejected."""
-    columns = batch[0].header.columns
+    columns, first = batch[0].header.columns, len(parsed)
     try:
-        _parse(con, entity, [landed.path for landed in batch], columns, first=len(parsed))
+        _parse(con, entity, [landed.path for landed in batch], columns, first=first)
     except duckdb.Error as error:
         if len(batch) > 1:
             for landed in batch:
@@ -256,7 +256,8 @@ def _parse_batch(
         _reject(con, batch[0].entry, f"the CSV reader could not read the file: {first_line}")
         return
     parsed.extend(batch)
-    rejects.extend(_structural_rejects(con, entity, columns))
+    numbers = {str(landed.path): first + offset for offset, landed in enumerate(batch)}
+    rejects.extend(_structural_rejects(con, entity, columns, numbers))
 
 
 def _record_gate_check(
@@ -328,9 +329,10 @@ def parse_statement(entity: Entity, columns: list[str], append: bool = False) ->
 
 
 def _structural_rejects(
-    con: duckdb.DuckDBPyConnection, entity: Entity, columns: list[str]
+    con: duckdb.DuckDBPyConnection, entity: Entity, columns: list[str], numbers: dict[str, int]
 ) -> list[_Reject]:
-    """Each row DuckDB's reader set aside in the last parse, with its file's header layout."""
+    """Each row DuckDB's reader set aside in the last parse, with its files' header layout and
+    their numbers by path."""
     width = len(columns)
     personal = [i for i, name in enumerate(columns) if name in _personal_names(entity)]
     rows = con.execute(
@@ -365,7 +367,7 @@ def _structural_rejects(
         number = line - 1 - bisect.bisect_left(blanks[path], position)
         rejects.append(
             _Reject(
-                path,
+                numbers[path],
                 number,
                 reason,
                 json.dumps({"csv_line": text}, ensure_ascii=False),
@@ -426,8 +428,7 @@ def _store(
     if con.execute("select count(*) from _extent where _file is null").fetchone()[0]:
         # DuckDB named a file otherwise than it was given: its rows would match no file.
         raise RuntimeError("parsed rows of a file not in the list read; nothing was stored")
-    file_number = {str(landed.path): number for number, landed in enumerate(parsed)}
-    numbered = _numbered_rows(con, [(file_number[reject.path], reject) for reject in rejects])
+    numbered = _numbered_rows(con, rejects)
     names = list(raw_columns(entity))
     contract = [column.name for column in entity.columns]
     con.execute(
@@ -459,15 +460,14 @@ def _store(
             "group by _files._file"
         ).fetchall()
     }
-    by_path = {str(landed.path): landed.entry for landed in parsed}
     if rejects:
         con.executemany(
             "insert into quality.quarantine values (?, ?, ?, ?, ?, ?, ?)",
             [
                 (
-                    by_path[reject.path].load_id,
+                    parsed[reject.file].entry.load_id,
                     entity.name,
-                    by_path[reject.path].file_name,
+                    parsed[reject.file].entry.file_name,
                     reject.number,
                     reject.reason,
                     reject.raw_record,
@@ -476,12 +476,12 @@ def _store(
                 for reject in rejects
             ],
         )
-    structural = Counter(reject.path for reject in rejects)
+    structural = Counter(reject.file for reject in rejects)
     for number, landed in enumerate(parsed):
         entry = landed.entry
         rows, bad = counts.get(number, (0, 0))
         entry.rows_loaded = rows - bad
-        entry.rows_quarantined = bad + structural[str(landed.path)]
+        entry.rows_quarantined = bad + structural[number]
         entry.rows_read = entry.rows_loaded + entry.rows_quarantined
         entry.status, entry.reason = quarantine_verdict(
             entry.rows_read, entry.rows_quarantined, quarantine_threshold
@@ -490,11 +490,12 @@ def _store(
         _record_gate_check(con, entry, quarantine_threshold)
 
 
-def _numbered_rows(con: duckdb.DuckDBPyConnection, rejects: list[tuple[int, _Reject]]) -> str:
+def _numbered_rows(con: duckdb.DuckDBPyConnection, rejects: list[_Reject]) -> str:
     """SQL of the parsed rows with `_row_number`, the data row number in the file. A good row's
-    ordinal among its file's good rows comes from the reading order; past rejected rows (by
-    file number) it is shifted by how many of them precede it (an as-of join, paid only by
-    files with any)."""
+    ordinal among its file's good rows comes from the reading order; past rejected rows it is
+    shifted by how many of them precede it in its file (an as-of join, over every parsed row
+    of the entity once any file has a rejected row: limiting it to those files read the
+    spilled temp table twice and was slower at 10M)."""
     ordinal = "(_parsed.rowid + 1 - _extent._offset)"
     if not rejects:
         return (
@@ -503,9 +504,9 @@ def _numbered_rows(con: duckdb.DuckDBPyConnection, rejects: list[tuple[int, _Rej
         )
     ranks: Counter[int] = Counter()
     rows = []
-    for number, reject in rejects:
-        ranks[number] += 1
-        rows.append((number, reject.number, ranks[number]))
+    for reject in rejects:
+        ranks[reject.file] += 1
+        rows.append((reject.file, reject.number, ranks[reject.file]))
     con.execute("create or replace temp table _rejected (_file integer, r bigint, j bigint)")
     con.executemany("insert into _rejected values (?, ?, ?)", rows)
     return f"""(
