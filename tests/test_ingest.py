@@ -28,6 +28,12 @@ def raw_orders(con) -> list[tuple]:
     ).fetchall()
 
 
+def quarantined(con) -> list[tuple]:
+    return con.execute(
+        "select row_number, reason from quality.quarantine order by row_number"
+    ).fetchall()
+
+
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
 @pytest.mark.parametrize("language", ["en", "zh"])
 def test_headers_in_either_language_and_every_encoding_load_with_chinese_intact(
@@ -89,10 +95,7 @@ def test_values_are_trimmed_of_surrounding_spaces_and_a_blank_value_is_missing(c
         (None, pytest.approx(100), datetime(2021, 9, 1, 20, 1), None),
         ("露露茶叶\u3000", pytest.approx(100), datetime(2021, 9, 1, 20, 1), True),
     ]
-    quarantined = con.execute(
-        "select row_number, reason from quality.quarantine order by row_number"
-    ).fetchall()
-    assert quarantined == [
+    assert quarantined(con) == [
         (3, "store_id: required value is missing"),
         (5, "paid_at: 2021-09-01 20:01\u3000 is not a time"),
     ]
@@ -161,10 +164,7 @@ def test_wrong_field_counts_and_blank_lines_keep_row_numbers_right(con, tmp_path
     path.write_text(write_rows + tail)
     [entry] = ingest(con, tmp_path, threshold=1.0)
     assert (entry.rows_read, entry.rows_loaded, entry.rows_quarantined) == (6, 4, 2)
-    quarantined = con.execute(
-        "select row_number, reason from quality.quarantine order by row_number"
-    ).fetchall()
-    assert quarantined == [
+    assert quarantined(con) == [
         (3, "wrong field count: expected 21 fields, found 2"),
         (4, "wrong field count: expected 21 fields, found 22"),
     ]
