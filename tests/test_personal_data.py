@@ -1,6 +1,6 @@
 """Personal data: receiver phone and address are tagged in dbt, pseudonymised with a keyed hash
-at staging, and never reach `serving.duckdb` or the docs site BI users read; the key is never
-committed, generated locally outside production and required in production."""
+in the current orders, and never reach `serving.duckdb` or the docs site BI users read; the key
+is never committed, generated locally outside production and required in production."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def _personal_tag(column: dict):
     ).get("personal")
 
 
-def test_personal_columns_are_tagged_and_only_the_raw_layer_holds_them():
+def test_personal_columns_are_tagged_and_no_table_outside_the_raw_layer_holds_them():
     manifest = json.loads(ensure_manifest().read_text())
     tagged = {
         (schema, table, name): _personal_tag(column)
@@ -75,17 +75,20 @@ def test_personal_columns_are_tagged_and_only_the_raw_layer_holds_them():
         for name, column in columns.items()
         if _personal_tag(column)
     }
-    raw = {key[1:] for key, tag in tagged.items() if tag is True}
-    assert raw == PERSONAL  # the export contract's personal columns, tagged on the raw source
-    assert {key[0] for key, tag in tagged.items() if tag is True} == {"raw"}
+    personal = {key for key, tag in tagged.items() if tag is True}
+    # The export contract's personal columns, tagged on the raw source ...
+    assert {key[1:] for key in personal if key[0] == "raw"} == PERSONAL
+    # ... and on the staging view that passes them to the current orders, which stores nothing.
+    assert {key for key in personal if key[0] != "raw"} == {
+        ("staging", "stg_orders", column) for _, column in PERSONAL
+    }
+    stg_orders = next(n for n in manifest["nodes"].values() if n["name"] == "stg_orders")
+    assert stg_orders["config"]["materialized"] == "view"
     pseudonymised = {key for key, tag in tagged.items() if tag == "pseudonymised"}
     assert pseudonymised == {
-        ("staging", "stg_orders", "receiver_phone_hash"),
-        ("staging", "stg_orders", "receiver_address_hash"),
+        ("intermediate", "int_orders_current", "receiver_phone_hash"),
+        ("intermediate", "int_orders_current", "receiver_address_hash"),
     }
-    # Staging selects the pseudonyms, never the raw values.
-    stg_orders = next(n for n in manifest["nodes"].values() if n["name"] == "stg_orders")
-    assert not set(stg_orders["columns"]) & {column for _, column in PERSONAL}
 
 
 def test_every_dashboard_is_an_exposure_with_an_owner_over_marts():
@@ -164,25 +167,27 @@ def test_no_column_of_serving_is_personal_by_tag_or_by_value(built):
 
 
 @pytest.mark.slow
-def test_staging_holds_keyed_pseudonyms_not_the_values(built):
+def test_only_raw_tables_hold_the_values_and_current_orders_their_keyed_pseudonyms(built):
     key = (built / "pii.key").read_text().strip()
     assert stat.S_IMODE((built / "pii.key").stat().st_mode) == 0o600
     warehouse = built / "warehouse.duckdb"
-    columns = {
-        row[0]
-        for row in query(
-            warehouse,
-            "select column_name from information_schema.columns "
-            "where table_schema = 'staging' and table_name = 'stg_orders'",
-        )
-    }
-    assert {"receiver_phone_hash", "receiver_address_hash"} <= columns
-    assert not columns & {"receiver_phone", "receiver_address"}
+    holders = query(
+        warehouse,
+        "select distinct columns.table_schema, columns.table_name, tables.table_type "
+        "from information_schema.columns as columns inner join information_schema.tables as "
+        "tables using (table_catalog, table_schema, table_name) "
+        "where columns.column_name in ('receiver_phone', 'receiver_address') order by all",
+    )
+    assert holders == [
+        ("raw", "orders", "BASE TABLE"),
+        ("staging", "stg_orders", "VIEW"),
+    ]
     rows = query(
         warehouse,
-        "select raw.receiver_phone, raw.receiver_address, stg.receiver_phone_hash, "
-        "stg.receiver_address_hash from staging.stg_orders as stg inner join raw.orders as raw "
-        "on raw._load_id = stg.load_id and raw._row_number = stg.source_row_number "
+        "select raw.receiver_phone, raw.receiver_address, current.receiver_phone_hash, "
+        "current.receiver_address_hash from intermediate.int_orders_current as current "
+        "inner join raw.orders as raw "
+        "on raw._load_id = current.load_id and raw._row_number = current.source_row_number "
         "where raw.receiver_phone is not null limit 200",
     )
     assert rows

@@ -1,7 +1,7 @@
 {#- Incremental builds by load (issue 6): a day of new exports costs about the day.
 
-    Staging tables (stg_orders, stg_refunds) gain the rows of loads published since the last
-    build and lose the rows of loads no longer published. The models over them recompute,
+    The staging views show the rows of published loads: a load published since the last build
+    adds rows, a load no longer published takes its rows away. The models over them recompute,
     with delete+insert by key, only the keys a new load changes: current versions of orders
     and refunds by id, fan snapshots by store and day, fan-club history by fan, a store's
     latest snapshot by store, buyer months by buyer and store. A model's pre-hook
@@ -12,19 +12,6 @@
     project or the pseudonym key changes, `trustwh run` builds with --full-refresh (see
     defs/dbt/assets.py), so no table mixes two versions of the logic.
     tests/test_end_to_end.py: runs on a growing landing build what one run on all of it does. -#}
-
-{% macro drop_unpublished_loads() -%}
-    {%- if is_incremental() -%}
-        delete from {{ this }}
-        where load_id not in (
-            select ledger.load_id from {{ source('quality', 'load_ledger') }} as ledger
-            where ledger.status = 'published'
-        )
-    {%- else -%}
-        select 1
-    {%- endif -%}
-{%- endmacro %}
-
 
 {% macro state_relation() -%}
     {{ return(this.incorporate(path={'identifier': this.identifier ~ '__state'})) }}

@@ -59,7 +59,7 @@ def dbt_models(
     if not same_basis(basis_path, key):
         context.log.info("dbt project or pseudonym key changed: a full refresh")
         args.append("--full-refresh")
-    # The key of the pseudonyms (stg_orders) is given to dbt for this invocation only.
+    # The key of the pseudonyms (int_orders_current) is given to dbt for this invocation only.
     with _environment({ENV_PII_KEY: key}):
         build = dbt.cli(args, context=context, target_path=settings.dbt_target_path)
         yield from build.stream()

@@ -2,6 +2,12 @@
     new load has a version of, or whose current version's load is no longer published. An
     order left with no version gets a row of only its key, which replaces its old row and is
     then deleted by the post-hook. -#}
+{#- Receiver phone and address are kept only as keyed pseudonyms: HMAC-SHA256 (RFC 2104)
+    under TRUSTWH_PII_KEY, which `trustwh run` supplies and nothing commits. DuckDB has no
+    hmac(), so the two pads are built here; unkeyed sha256 of an 11-digit phone would be
+    reversible by brute force. They are computed once per current version, after the
+    versions are chosen: below the current-version joins, DuckDB would compute them for
+    every version of every order. -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
@@ -12,6 +18,13 @@
         "{{ record_staged_loads(ref('stg_orders')) }}",
     ],
 ) }}
+
+{%- set pii_key = env_var('TRUSTWH_PII_KEY', '') | replace("'", "''") -%}
+{%- if execute and not pii_key and env_var('TRUSTWH_ENV', '') == 'production' -%}
+    {{ exceptions.raise_compiler_error('TRUSTWH_PII_KEY must be set in production') }}
+{%- elif pii_key | length > 64 -%}
+    {{ exceptions.raise_compiler_error('TRUSTWH_PII_KEY must be at most 64 characters') }}
+{%- endif %}
 
 with
 
@@ -25,8 +38,56 @@ current_orders as (
     {{ current_version('orders', 'order_id') }}
 ),
 
+pii_key as (
+    -- HMAC's pads: the key zero-padded to a 64-byte block, xor-ed with 0x36 and 0x5c bytes.
+    select
+        xor(padded.key_block::bit, unhex(repeat('36', 64))::bit)::blob as inner_pad,
+        xor(padded.key_block::bit, unhex(repeat('5c', 64))::bit)::blob as outer_pad
+    from (
+        select
+            configured.secret
+            || unhex(repeat('00', 64 - octet_length(configured.secret))) as key_block
+        from (select encode('{{ pii_key }}') as secret) as configured
+    ) as padded
+),
+
+pseudonymised as (
+    select
+        order_id,
+        store_id,
+        store_name,
+        anchor_id,
+        buyer_id,
+        item_id,
+        item_name,
+        category,
+        quantity,
+        unit_price,
+        paid_amount,
+        order_status,
+        channel,
+        live_session_id,
+        is_trust_card,
+        fan_club_level,
+        {%- for personal in ['receiver_phone', 'receiver_address'] %}
+            sha256(
+                (select pii_key.outer_pad from pii_key)
+                || unhex(sha256((select pii_key.inner_pad from pii_key) || encode({{ personal }})))
+            ) as {{ personal }}_hash,
+        {%- endfor %}
+        created_at,
+        paid_at,
+        updated_at,
+        load_id,
+        source_file_name,
+        export_date,
+        source_row_number,
+        loaded_at
+    from current_orders
+),
+
 final as (
-    select * from current_orders
+    select * from pseudonymised
     {{ keys_without_rows('orders') }}
 )
 

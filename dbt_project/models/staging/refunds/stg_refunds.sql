@@ -1,25 +1,13 @@
-{#- Incremental by load (macros/incremental_by_load.sql): each row is staged once. -#}
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    pre_hook="{{ drop_unpublished_loads() }}",
-) }}
-
 with
 
--- Published loads not staged yet (all of them on a full build).
-loads_to_stage as (
+published_loads as (
     select load_id from {{ source('quality', 'load_ledger') }}
     where status = 'published'
-    {%- if is_incremental() %}
-    except
-    select staged.load_id from {{ this }} as staged
-    {%- endif %}
 ),
 
 refunds as (
     select * from {{ source('raw', 'refunds') }}
-    where _load_id in (select loads_to_stage.load_id from loads_to_stage)
+    where _load_id in (select published_loads.load_id from published_loads)
 ),
 
 renamed as (
