@@ -220,6 +220,28 @@ def test_row_numbers_stay_right_in_a_file_read_in_parallel_chunks(
         ).fetchall() == [(2,)]
 
 
+def test_a_file_of_rows_with_a_field_too_many_is_quarantined_to_its_last_row(con, tmp_path):
+    # ~17 MB, every data row with one field too many. DuckDB 1.5's parallel reader set aside
+    # the rows of the first 16 MB buffer (69,565 of them) and read no further, silently; the
+    # loader reads a file with set-aside rows again, on one thread.
+    con.execute("set threads = 4")
+    count = 75_000
+    rows = [order(str(1_000_000_000 + number)) for number in range(1, count + 1)]
+    path = write_export(tmp_path, "orders", "orders_20210902.csv", rows)
+    header, *lines = path.read_text(encoding="utf-8").split("\n")
+    path.write_text(
+        "\n".join([header, *(line + ",extra" if line else line for line in lines)]),
+        encoding="utf-8",
+    )
+    assert path.stat().st_size > 16 * 1024 * 1024
+    [entry] = ingest(con, tmp_path)
+    assert (entry.rows_read, entry.rows_loaded, entry.rows_quarantined) == (count, 0, count)
+    assert con.execute(
+        "select count(*), count(distinct row_number), min(row_number), max(row_number), "
+        "any_value(reason) from quality.quarantine"
+    ).fetchone() == (count, count, 1, count, "wrong field count: expected 21 fields, found 22")
+
+
 @pytest.mark.parametrize("entity", sorted(ENTITIES))
 def test_every_entity_parses_with_a_plan_that_keeps_reading_order(con, tmp_path, entity):
     # Rows are numbered by the order they land in the temp table: DuckDB keeps it for a

@@ -256,8 +256,19 @@ def _parse_batch(
         _reject(con, batch[0].entry, f"the CSV reader could not read the file: {first_line}")
         return
     parsed.extend(batch)
+    set_aside = con.execute(
+        "select distinct scans.file_path from _read_errors as errors "
+        "inner join _read_scans as scans using (scan_id, file_id)"
+    ).fetchall()
+    # DuckDB 1.5's parallel reader can stop before the end of a file with many rows it sets
+    # aside, and say nothing (README, pitfalls): a file with such rows is read again, on one
+    # thread, and its set-aside rows are taken from that reading.
     numbers = {str(landed.path): first + offset for offset, landed in enumerate(batch)}
-    rejects.extend(_structural_rejects(con, entity, columns, numbers))
+    for number in sorted(numbers[path] for (path,) in set_aside):
+        path = parsed[number].path
+        con.execute("delete from _parsed where _file = ?", [number])
+        _parse(con, entity, [path], columns, first=number, append=True, parallel=False)
+        rejects.extend(_structural_rejects(con, entity, columns, {str(path): number}))
 
 
 def _record_gate_check(
@@ -290,6 +301,8 @@ def _parse(
     paths: list[Path],
     columns: list[str],
     first: int = 0,
+    append: bool | None = None,
+    parallel: bool = True,
 ) -> None:
     """Read and parse the files' data rows in one DuckDB scan into the temp table `_parsed`
     (typed columns, the broken rules, and the raw text of rows that break one), in reading
@@ -298,16 +311,21 @@ def _parse(
     `first` for the first of `paths`, and so on. With `first` > 0, the rows are appended to
     those of the files parsed before. Structurally broken rows (wrong field count, bad
     quoting, invalid UTF-8) go to the rejects table instead of failing the read. The
-    statement is atomic: a file DuckDB cannot read adds no row."""
+    statement is atomic: a file DuckDB cannot read adds no row. `append` defaults to
+    `first` > 0; `parallel=False` reads on one thread."""
     con.execute("drop table if exists _read_errors")
     con.execute("drop table if exists _read_scans")
     con.execute(
-        parse_statement(entity, columns, append=first > 0),
+        parse_statement(
+            entity, columns, append=first > 0 if append is None else append, parallel=parallel
+        ),
         {"paths": [str(path) for path in paths], "first": first},
     )
 
 
-def parse_statement(entity: Entity, columns: list[str], append: bool = False) -> str:
+def parse_statement(
+    entity: Entity, columns: list[str], append: bool = False, parallel: bool = True
+) -> str:
     """The statement `_parse` runs, with the files as the parameter `$paths` and the number
     of the first as `$first`. Reading order is kept because DuckDB preserves insertion order
     unless told otherwise, through a plan of projections only: a join reorders rows (see
@@ -316,11 +334,12 @@ def parse_statement(entity: Entity, columns: list[str], append: bool = False) ->
     the loader joins on it twice per row, and an integer is cheaper to keep and to join."""
     width = len(columns)
     types = "{" + ", ".join(f"'_c{index}': 'VARCHAR'" for index in range(1, width + 1)) + "}"
+    threads = "" if parallel else ", parallel = false"
     # The path is the same for all rows of a chunk: DuckDB computes its position once each.
     reader = f"""(select *, $first + list_position($paths, _path) - 1 as _file from read_csv(
         $paths, header = false, skip = 1, auto_detect = false, columns = {types},
         delim = ',', quote = '"', escape = '"', strict_mode = true, filename = '_path',
-        store_rejects = true, rejects_table = '_read_errors', rejects_scan = '_read_scans'
+        store_rejects = true, rejects_table = '_read_errors', rejects_scan = '_read_scans'{threads}
     ))"""
     target = (
         "insert into _parsed by name " if append else "create or replace temp table _parsed as "
