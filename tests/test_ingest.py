@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from dagster_project.defs.ingest import loader
 from dagster_project.defs.ingest.contract import ENTITIES, ORDERS
 from dagster_project.defs.ingest.loader import ingest_entity, parse_statement
 from dagster_project.defs.ingest.tables import create_tables, insert_rows
@@ -153,7 +154,21 @@ def test_a_row_that_breaks_a_rule_is_quarantined_and_the_rest_loads(con, tmp_pat
     assert json.loads(masked)["receiver_phone"] == "138****5678"
 
 
-def test_wrong_field_counts_and_blank_lines_keep_row_numbers_right(con, tmp_path):
+@pytest.fixture
+def reads(monkeypatch) -> list[bool]:
+    """Whether each read of the loader ran in parallel, in order."""
+    seen: list[bool] = []
+    parse = loader._parse
+
+    def recorded(*args, parallel: bool = True, **kwargs):
+        seen.append(parallel)
+        return parse(*args, parallel=parallel, **kwargs)
+
+    monkeypatch.setattr(loader, "_parse", recorded)
+    return seen
+
+
+def test_wrong_field_counts_and_blank_lines_keep_row_numbers_right(con, tmp_path, reads):
     good = [order(f"10000001{index:02d}") for index in range(4)]
     path = write_export(tmp_path, "orders", "orders_20210902.csv", good[:2])
     with path.open("a", encoding="utf-8") as handle:
@@ -174,6 +189,7 @@ def test_wrong_field_counts_and_blank_lines_keep_row_numbers_right(con, tmp_path
         ("1000000102", 5),
         ("1000000103", 6),
     ]
+    assert reads == [True]  # its rows read and set aside add up to its lines: read once
 
 
 @pytest.mark.parametrize("after_another_layout", [False, True])
@@ -220,7 +236,7 @@ def test_row_numbers_stay_right_in_a_file_read_in_parallel_chunks(
         ).fetchall() == [(2,)]
 
 
-def test_a_file_of_rows_with_a_field_too_many_is_quarantined_to_its_last_row(con, tmp_path):
+def test_a_file_of_rows_with_a_field_too_many_is_quarantined_to_its_last_row(con, tmp_path, reads):
     # ~17 MB, every data row with one field too many. DuckDB 1.5's parallel reader set aside
     # the rows of the first 16 MB buffer (69,565 of them) and read no further, silently; the
     # loader reads a file with set-aside rows again, on one thread.
@@ -240,6 +256,7 @@ def test_a_file_of_rows_with_a_field_too_many_is_quarantined_to_its_last_row(con
         "select count(*), count(distinct row_number), min(row_number), max(row_number), "
         "any_value(reason) from quality.quarantine"
     ).fetchone() == (count, count, 1, count, "wrong field count: expected 21 fields, found 22")
+    assert reads == [True, False]  # read again on one thread
 
 
 @pytest.mark.parametrize("entity", sorted(ENTITIES))

@@ -256,19 +256,29 @@ def _parse_batch(
         _reject(con, batch[0].entry, f"the CSV reader could not read the file: {first_line}")
         return
     parsed.extend(batch)
-    set_aside = con.execute(
-        "select distinct scans.file_path from _read_errors as errors "
-        "inner join _read_scans as scans using (scan_id, file_id)"
-    ).fetchall()
-    # DuckDB 1.5's parallel reader can stop before the end of a file with many rows it sets
-    # aside, and say nothing (README, pitfalls): a file with such rows is read again, on one
-    # thread, and its set-aside rows are taken from that reading.
     numbers = {str(landed.path): first + offset for offset, landed in enumerate(batch)}
-    for number in sorted(numbers[path] for (path,) in set_aside):
+    found = _structural_rejects(con, entity, columns, numbers)
+    # DuckDB 1.5's parallel reader can stop before the end of a file with many rows it sets
+    # aside, and say nothing (README, pitfalls). A file with such rows whose rows read and
+    # set aside do not add up to its lines is read again on one thread, which reads them
+    # all, and its set-aside rows are taken from that reading. (A quoted field that spans
+    # lines also makes them differ: such a file is read again too, to the same result.)
+    set_aside = Counter(reject.file for reject in found)
+    read = dict(
+        con.execute(
+            "select _file, count(*) from _parsed where _file between ? and ? group by _file",
+            [first, first + len(batch) - 1],
+        ).fetchall()
+    )
+    for number in sorted(set_aside):
         path = parsed[number].path
+        if read.get(number, 0) + set_aside[number] == _data_lines(path):
+            continue
         con.execute("delete from _parsed where _file = ?", [number])
         _parse(con, entity, [path], columns, first=number, append=True, parallel=False)
-        rejects.extend(_structural_rejects(con, entity, columns, {str(path): number}))
+        found = [reject for reject in found if reject.file != number]
+        found += _structural_rejects(con, entity, columns, {str(path): number})
+    rejects.extend(found)
 
 
 def _record_gate_check(
@@ -398,6 +408,14 @@ def _structural_rejects(
 
 def _clean(reason: str) -> str:
     return " ".join(reason.replace("\n", " ").split())
+
+
+def _data_lines(path: Path) -> int:
+    """The lines after the header that are not blank: the file's rows, unless a quoted field
+    spans lines."""
+    with path.open("rb") as handle:
+        next(handle, None)
+        return sum(1 for line in handle if line.strip(b"\r\n"))
 
 
 def _blank_line_offsets(path: Path, until: int) -> list[int]:
