@@ -246,7 +246,8 @@ def _parse_batch(
     files one by one so only the unreadable file is rejected."""
     columns, first = batch[0].header.columns, len(parsed)
     try:
-        _parse(con, entity, [landed.path for landed in batch], columns, first=first)
+        paths = [landed.path for landed in batch]
+        _parse(con, entity, paths, columns, first=first, append=first > 0)
     except duckdb.Error as error:
         if len(batch) > 1:
             for landed in batch:
@@ -257,12 +258,10 @@ def _parse_batch(
         return
     parsed.extend(batch)
     numbers = {str(landed.path): first + offset for offset, landed in enumerate(batch)}
-    found = _structural_rejects(con, entity, columns, numbers)
-    # DuckDB 1.5's parallel reader can stop before the end of a file with many rows it sets
-    # aside, and say nothing (README, pitfalls). A file with such rows whose rows read and
-    # set aside do not add up to its lines is read again on one thread, which reads them
-    # all, and its set-aside rows are taken from that reading. (A quoted field that spans
-    # lines also makes them differ: such a file is read again too, to the same result.)
+    lines: dict[str, _Lines] = {}  # each file with set-aside rows, scanned once
+    found = _structural_rejects(con, entity, columns, numbers, lines)
+    if not found:
+        return
     set_aside = Counter(reject.file for reject in found)
     read = dict(
         con.execute(
@@ -270,14 +269,19 @@ def _parse_batch(
             [first, first + len(batch) - 1],
         ).fetchall()
     )
+    # DuckDB 1.5's parallel reader can stop before the end of a file with many rows it sets
+    # aside, and say nothing (README, pitfalls). A file with such rows whose rows read and
+    # set aside do not add up to its lines is read again on one thread, which reads them
+    # all, and its set-aside rows are taken from that reading. (A quoted field that spans
+    # lines also makes them differ: such a file is read again too, to the same result.)
     for number in sorted(set_aside):
         path = parsed[number].path
-        if read.get(number, 0) + set_aside[number] == _data_lines(path):
+        if read.get(number, 0) + set_aside[number] == lines[str(path)].rows:
             continue
         con.execute("delete from _parsed where _file = ?", [number])
         _parse(con, entity, [path], columns, first=number, append=True, parallel=False)
         found = [reject for reject in found if reject.file != number]
-        found += _structural_rejects(con, entity, columns, {str(path): number})
+        found += _structural_rejects(con, entity, columns, {str(path): number}, lines)
     rejects.extend(found)
 
 
@@ -311,24 +315,21 @@ def _parse(
     paths: list[Path],
     columns: list[str],
     first: int = 0,
-    append: bool | None = None,
+    append: bool = False,
     parallel: bool = True,
 ) -> None:
     """Read and parse the files' data rows in one DuckDB scan into the temp table `_parsed`
     (typed columns, the broken rules, and the raw text of rows that break one), in reading
     order: its `rowid` numbers the rows across the files, so no window over the scan is
     needed and the scan runs on every thread. Each row carries its file's number, `_file`:
-    `first` for the first of `paths`, and so on. With `first` > 0, the rows are appended to
-    those of the files parsed before. Structurally broken rows (wrong field count, bad
-    quoting, invalid UTF-8) go to the rejects table instead of failing the read. The
-    statement is atomic: a file DuckDB cannot read adds no row. `append` defaults to
-    `first` > 0; `parallel=False` reads on one thread."""
+    `first` for the first of `paths`, and so on. With `append`, the rows are added to those
+    of the files parsed before. Structurally broken rows (wrong field count, bad quoting,
+    invalid UTF-8) go to the rejects table instead of failing the read. The statement is
+    atomic: a file DuckDB cannot read adds no row. `parallel=False` reads on one thread."""
     con.execute("drop table if exists _read_errors")
     con.execute("drop table if exists _read_scans")
     con.execute(
-        parse_statement(
-            entity, columns, append=first > 0 if append is None else append, parallel=parallel
-        ),
+        parse_statement(entity, columns, append=append, parallel=parallel),
         {"paths": [str(path) for path in paths], "first": first},
     )
 
@@ -358,10 +359,15 @@ def parse_statement(
 
 
 def _structural_rejects(
-    con: duckdb.DuckDBPyConnection, entity: Entity, columns: list[str], numbers: dict[str, int]
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    columns: list[str],
+    numbers: dict[str, int],
+    lines: dict[str, _Lines],
 ) -> list[_Reject]:
     """Each row DuckDB's reader set aside in the last parse, with its files' header layout and
-    their numbers by path."""
+    their numbers by path. Each file with such rows is scanned for its lines once, into
+    `lines` (kept by the caller, which also counts rows by it)."""
     width = len(columns)
     personal = [i for i, name in enumerate(columns) if name in _personal_names(entity)]
     rows = con.execute(
@@ -381,11 +387,9 @@ def _structural_rejects(
         """
     ).fetchall()
     rejects = []
-    blanks: dict[str, list[int]] = {}
     for path, line, position, error_type, message, csv_line in rows:
-        if path not in blanks:
-            last = max(row[2] for row in rows if row[0] == path)
-            blanks[path] = _blank_line_offsets(Path(path), last)
+        if path not in lines:
+            lines[path] = _Lines.of(Path(path))
         text = (csv_line or "").strip("\r\n")
         if error_type in ("MISSING COLUMNS", "TOO MANY COLUMNS"):
             found = len(next(csv.reader([text]), []))
@@ -393,7 +397,7 @@ def _structural_rejects(
         else:
             reason = f"{error_type.lower()}: {_clean(message)}"
         # `line` counts the header and blank lines; a data row number counts neither.
-        number = line - 1 - bisect.bisect_left(blanks[path], position)
+        number = line - 1 - bisect.bisect_left(lines[path].blanks, position)
         rejects.append(
             _Reject(
                 numbers[path],
@@ -410,24 +414,26 @@ def _clean(reason: str) -> str:
     return " ".join(reason.replace("\n", " ").split())
 
 
-def _data_lines(path: Path) -> int:
-    """The lines after the header that are not blank: the file's rows, unless a quoted field
-    spans lines."""
-    with path.open("rb") as handle:
-        next(handle, None)
-        return sum(1 for line in handle if line.strip(b"\r\n"))
+@dataclass(frozen=True)
+class _Lines:
+    """A file's lines: where the blank ones start (DuckDB's reader skips them, and its line
+    numbers count them), and how many others follow the header, the file's rows unless a
+    quoted field spans lines."""
 
+    blanks: list[int]
+    rows: int
 
-def _blank_line_offsets(path: Path, until: int) -> list[int]:
-    offsets, position = [], 0
-    with path.open("rb") as handle:
-        for line in handle:
-            if position > until:
-                break
-            if not line.strip(b"\r\n"):
-                offsets.append(position)
-            position += len(line)
-    return offsets
+    @classmethod
+    def of(cls, path: Path) -> _Lines:
+        blanks, lines, position = [], 0, 0
+        with path.open("rb") as handle:
+            for line in handle:
+                if line.strip(b"\r\n"):
+                    lines += 1
+                else:
+                    blanks.append(position)
+                position += len(line)
+        return cls(blanks, max(lines - 1, 0))
 
 
 def _store(
