@@ -52,37 +52,17 @@ pii_key as (
 ),
 
 pseudonymised as (
+    -- The current orders' columns, with phone and address replaced by their pseudonyms.
     select
-        order_id,
-        store_id,
-        store_name,
-        anchor_id,
-        buyer_id,
-        item_id,
-        item_name,
-        category,
-        quantity,
-        unit_price,
-        paid_amount,
-        order_status,
-        channel,
-        live_session_id,
-        is_trust_card,
-        fan_club_level,
-        {%- for personal in ['receiver_phone', 'receiver_address'] %}
-            sha256(
-                (select pii_key.outer_pad from pii_key)
-                || unhex(sha256((select pii_key.inner_pad from pii_key) || encode({{ personal }})))
-            ) as {{ personal }}_hash,
-        {%- endfor %}
-        created_at,
-        paid_at,
-        updated_at,
-        load_id,
-        source_file_name,
-        export_date,
-        source_row_number,
-        loaded_at
+        * exclude (receiver_phone, receiver_address),
+        sha256(
+            (select pii_key.outer_pad from pii_key)
+            || unhex(sha256((select pii_key.inner_pad from pii_key) || encode(receiver_phone)))
+        ) as receiver_phone_hash,
+        sha256(
+            (select pii_key.outer_pad from pii_key)
+            || unhex(sha256((select pii_key.inner_pad from pii_key) || encode(receiver_address)))
+        ) as receiver_address_hash
     from current_orders
 ),
 
