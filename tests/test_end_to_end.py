@@ -244,6 +244,24 @@ def _fan(fan_id: str, day: str, level: str) -> dict[str, str]:
     }
 
 
+def _two_homes(tmp_path) -> tuple:
+    """Two empty homes with one pseudonym key: one built day by day, one in a single run."""
+    homes = tmp_path / "incremental", tmp_path / "full"
+    for home in homes:
+        home.mkdir()
+        (home / "pii.key").write_text("one-pseudonym-key-for-both-homes-0123")
+    return homes
+
+
+def _assert_same_build(incremental, full) -> None:
+    assert _current_versions(incremental / "warehouse.duckdb") == _current_versions(
+        full / "warehouse.duckdb"
+    )
+    assert mart_fingerprints(incremental / "serving.duckdb") == mart_fingerprints(
+        full / "serving.duckdb"
+    )
+
+
 def _paid(order_id: str, buyer: str, at: str, **fields: str) -> dict[str, str]:
     return order(
         order_id,
@@ -274,10 +292,7 @@ def test_a_day_that_changes_earlier_keys_builds_what_one_run_over_all_of_it_buil
             "fans_20211201.csv",
             [_fan("F1", "2021-11-30", "3"), _fan("F2", "2021-11-30", "5")],
         )
-    incremental, full = tmp_path / "incremental", tmp_path / "full"
-    for home in (incremental, full):
-        home.mkdir()
-        (home / "pii.key").write_text("one-pseudonym-key-for-both-homes-0123")
+    incremental, full = _two_homes(tmp_path)
     code, output = trustwh("run", "--landing", first, "--home", incremental)
     assert code == 0, output
     for landing in (first, second):
@@ -307,11 +322,7 @@ def test_a_day_that_changes_earlier_keys_builds_what_one_run_over_all_of_it_buil
     code, output = trustwh("run", "--landing", second, "--home", full)
     assert code == 0, output
 
-    built = _current_versions(incremental / "warehouse.duckdb")
-    assert built == _current_versions(full / "warehouse.duckdb")
-    assert mart_fingerprints(incremental / "serving.duckdb") == mart_fingerprints(
-        full / "serving.duckdb"
-    )
+    _assert_same_build(incremental, full)
     # What the equality is about: the changes are there, not merely equal on both sides.
     buyers = query(
         incremental / "warehouse.duckdb",
@@ -344,6 +355,62 @@ def test_a_day_that_changes_earlier_keys_builds_what_one_run_over_all_of_it_buil
             )
         result = dbt(incremental, "test", "--select", grain_test)
         assert (result.returncode != 0) == caught, result.stdout[-3000:]
+
+
+def test_a_re_export_no_newer_than_what_is_built_leaves_it(tmp_path):
+    """With only new loads, an order's current version is the newer of the row built and
+    its rows in the new loads. A later file with an older version of order 1 (an earlier
+    status) leaves its row; order 2's newer version replaces its row, and so does order 3's
+    same version, exported later (ties go to the later export). As one run over both files
+    builds."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    built = [
+        _paid(
+            "1000000001",
+            "B1",
+            "2021-11-05 20:00:00",
+            order_status="已发货",
+            updated_at="2021-11-20 09:00:00",
+        ),
+        _paid("1000000002", "B2", "2021-11-06 20:00:00"),
+        _paid("1000000003", "B3", "2021-11-07 20:00:00"),
+    ]
+    later = [
+        _paid("1000000001", "B1", "2021-11-05 20:00:00"),  # older: still paid
+        _paid(
+            "1000000002",
+            "B2",
+            "2021-11-06 20:00:00",
+            order_status="已完成",
+            updated_at="2021-12-01 09:00:00",
+        ),
+        built[2],
+        _paid("1000000004", "B4", "2021-12-01 10:00:00"),
+    ]
+    for landing in (first, second):
+        write_export(landing, "orders", "orders_20211201.csv", built)
+    incremental, full = _two_homes(tmp_path)
+    code, output = trustwh("run", "--landing", first, "--home", incremental)
+    assert code == 0, output
+    for landing in (first, second):
+        write_export(landing, "orders", "orders_20211202.csv", later)
+    for landing, home in ((first, incremental), (second, full)):
+        code, output = trustwh("run", "--landing", landing, "--home", home)
+        assert code == 0, output
+
+    current = (
+        "select current.order_id, current.order_status, ledger.file_name "
+        "from intermediate.int_orders_current as current "
+        "inner join quality.load_ledger as ledger on current.load_id = ledger.load_id "
+        "order by 1"
+    )
+    assert query(incremental / "warehouse.duckdb", current) == [
+        ("1000000001", "shipped", "orders_20211201.csv"),
+        ("1000000002", "completed", "orders_20211202.csv"),
+        ("1000000003", "paid", "orders_20211202.csv"),
+        ("1000000004", "paid", "orders_20211202.csv"),
+    ]
+    _assert_same_build(incremental, full)
 
 
 def test_a_missing_landing_folder_is_a_message_not_a_traceback(tmp_path):

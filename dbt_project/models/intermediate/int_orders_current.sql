@@ -1,7 +1,9 @@
 {#- Incremental by key (macros/incremental_by_load.sql): a build recomputes only the orders a
-    new load has a version of, or whose current version's load is no longer published. An
-    order left with no version gets a row of only its key, which replaces its old row and is
-    then deleted by the post-hook. -#}
+    new load has a version of, or whose current version's load is no longer published. When
+    every load built is still published (every day but a withdrawal), a new version replaces
+    the row built only if it is newer (newer_versions). Otherwise an order's versions are
+    ranked again, and an order left with no version gets a row of only its key, which
+    replaces its old row and is then deleted by the post-hook. -#}
 {#- Receiver phone and address are kept only as keyed pseudonyms: HMAC-SHA256 (RFC 2104)
     under TRUSTWH_PII_KEY, which `trustwh run` supplies and nothing commits. DuckDB has no
     hmac(), so the two pads are built here; unkeyed sha256 of an 11-digit phone would be
@@ -25,17 +27,18 @@
 {%- elif pii_key | length > 64 -%}
     {{ exceptions.raise_compiler_error('TRUSTWH_PII_KEY must be at most 64 characters') }}
 {%- endif %}
+{%- set new_loads = only_new_loads(ref('stg_orders')) %}
 
 with
 
 -- Read more than once: kept as changed_rows_kept() says (macros/incremental_by_load.sql).
 orders as {{ changed_rows_kept() }} (
     select * from {{ ref('stg_orders') }}
-    {{ where_changed() }}
+    {{ where_changed(new_loads) }}
 ),
 
 current_orders as (
-    {{ current_version('orders', 'order_id') }}
+    {{ current_versions_of('orders', 'order_id', new_loads) }}
 ),
 
 pii_key as (
@@ -68,7 +71,7 @@ pseudonymised as (
 
 final as (
     select * from pseudonymised
-    {{ keys_without_rows('orders') }}
+    {{ keys_without_rows('orders', new_loads) }}
 )
 
 select * from final

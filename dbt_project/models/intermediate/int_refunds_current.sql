@@ -10,16 +10,18 @@
     ],
 ) }}
 
+{%- set new_loads = only_new_loads(ref('stg_refunds')) %}
+
 with
 
 -- Read more than once: kept as changed_rows_kept() says (macros/incremental_by_load.sql).
 refunds as {{ changed_rows_kept() }} (
     select * from {{ ref('stg_refunds') }}
-    {{ where_changed() }}
+    {{ where_changed(new_loads) }}
 ),
 
 current_refunds as (
-    {{ current_version('refunds', 'refund_id') }}
+    {{ current_versions_of('refunds', 'refund_id', new_loads) }}
 ),
 
 final as (
@@ -52,7 +54,7 @@ final as (
             as double
         ) / 3600 as resolution_hours
     from current_refunds
-    {{ keys_without_rows('refunds') }}
+    {{ keys_without_rows('refunds', new_loads) }}
 )
 
 select * from final
