@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import shutil
 from datetime import date
@@ -11,6 +12,7 @@ from datetime import date
 import duckdb
 import pytest
 
+from dagster_project.defs.dbt import assets as dbt_assets
 from dagster_project.sample_data.generate import generate
 
 from .exports import order, write_export
@@ -214,6 +216,10 @@ def test_runs_on_a_growing_landing_build_what_one_run_on_all_of_it_builds(dirty,
     assert mart_fingerprints(home / "serving.duckdb") == mart_fingerprints(
         root / "home" / "serving.duckdb"
     )
+    # The incremental marts' own tables (`__changed`) stay in the working database.
+    assert query(home / "warehouse.duckdb", "select count(*) from marts.store_daily_gmv__changed")
+    served = "select table_name from information_schema.tables where contains(table_name, '__')"
+    assert query(home / "serving.duckdb", served) == []
 
     # A new pseudonym key, nothing landed: the incremental tables are rebuilt under it.
     key = "a-rotated-pseudonym-key-0123456789"
@@ -411,6 +417,49 @@ def test_a_re_export_no_newer_than_what_is_built_leaves_it(tmp_path):
         ("1000000004", "paid", "orders_20211202.csv"),
     ]
     _assert_same_build(incremental, full)
+
+
+def test_after_a_build_that_did_not_finish_the_next_one_is_a_full_refresh(tmp_path, monkeypatch):
+    """The marts incremental by key recompute what the build just before them changed: a
+    build that did not finish must not be followed by an incremental one."""
+    landing, home = tmp_path / "landing", tmp_path / "home"
+    write_export(
+        landing, "orders", "orders_20211201.csv", [_paid("1000000001", "B1", "2021-11-05 20:00:00")]
+    )
+    code, output = trustwh("run", "--landing", landing, "--home", home)
+    assert code == 0, output
+    basis = home / "dbt-build-basis"
+    assert basis.is_file()
+
+    def full_refresh() -> bool:
+        results = json.loads((home / "dbt-target" / "run_results.json").read_text())
+        return results["args"].get("full_refresh", False)
+
+    assert full_refresh()  # the first build of a home
+    write_export(
+        landing, "orders", "orders_20211202.csv", [_paid("1000000002", "B2", "2021-12-01 20:00:00")]
+    )
+    environment = dbt_assets._environment
+    with monkeypatch.context() as patched:  # DuckDB refuses the memory limit: dbt fails
+        patched.setattr(
+            dbt_assets,
+            "_environment",
+            lambda values: environment(values | {"TRUSTWH_MEMORY_LIMIT": "no-such-size"}),
+        )
+        code, output = trustwh("run", "--landing", landing, "--home", home)
+    assert code != 0 and "Traceback" not in output, output
+    assert not basis.exists()
+
+    code, output = trustwh("run", "--landing", landing, "--home", home)
+    assert code == 0, output
+    assert basis.is_file() and full_refresh()
+    assert query(home / "serving.duckdb", "select sum(orders) from marts.store_daily_gmv") == [(2,)]
+    write_export(
+        landing, "orders", "orders_20211203.csv", [_paid("1000000003", "B3", "2021-12-02 20:00:00")]
+    )
+    code, output = trustwh("run", "--landing", landing, "--home", home)
+    assert code == 0, output
+    assert not full_refresh()  # a finished build is followed by an incremental one
 
 
 def test_a_missing_landing_folder_is_a_message_not_a_traceback(tmp_path):

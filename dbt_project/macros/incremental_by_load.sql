@@ -10,8 +10,9 @@
     `__changed_keys__` filter, macros/get_where_subquery.sql): the other keys were checked
     when they were built. The current versions of orders and refunds, when no load was
     withdrawn, read only the new loads' rows and rank them against the rows built
-    (only_new_loads, newer_versions). A `<model>__state` table keeps the loads each build
-    saw. When the dbt project or the pseudonym key changes, `trustwh run` builds with
+    (only_new_loads, newer_versions). Two marts are incremental by their own key over what a
+    build changed in the valid purchases (record_replaced_rows, int_valid_purchase_changes,
+    mart_changes). A `<model>__state` table keeps the loads each build saw. When the dbt project or the pseudonym key changes, `trustwh run` builds with
     --full-refresh (see defs/dbt/assets.py), so no table mixes two versions of the logic.
     tests/test_end_to_end.py: runs on a growing landing build what one run on all of it does. -#}
 
@@ -87,11 +88,12 @@
     {#- On an incremental build where every load the last build saw is still staged: the loads
         it had not seen (load_changes; `new` may be empty). Otherwise none: a full build, no
         state, or a load no longer staged, whose rows must leave what they built. -#}
-    {%- set state = state_relation() -%}
-    {%- if execute and is_incremental()
-        and adapter.get_relation(state.database, state.schema, state.identifier) is not none -%}
-        {%- set loads = load_changes(staged, state) -%}
-        {{ return(none if loads.gone else loads) }}
+    {%- if execute and is_incremental() -%}
+        {%- set state = state_relation() -%}
+        {%- if adapter.get_relation(state.database, state.schema, state.identifier) is not none -%}
+            {%- set loads = load_changes(staged, state) -%}
+            {{ return(none if loads.gone else loads) }}
+        {%- endif -%}
     {%- endif -%}
     {{ return(none) }}
 {%- endmacro %}
@@ -200,6 +202,93 @@
 {%- endmacro %}
 
 
+{% macro replaced_relation(relation=this) -%}
+    {{ return(relation.incorporate(path={'identifier': relation.identifier ~ '__replaced'})) }}
+{%- endmacro %}
+
+
+{% macro record_replaced_rows(columns) -%}
+    {#- Pre-hook, after record_changed_keys: the `columns` of the rows built for the keys this
+        build recomputes, as they were, in `__replaced`. int_valid_purchase_changes pairs
+        them with the rows built, so that a mart can recompute only what a build changed. A
+        full build drops the table: then the changes are not known. -#}
+    {%- if is_incremental() %}
+        {%- set key = model_key() %}
+        create or replace table {{ replaced_relation() }} as
+        select {{ columns }} from {{ this }}
+        where ({{ key }}) in (select {{ key }} from {{ changed_relation() }})
+    {%- else %}
+        drop table if exists {{ replaced_relation() }}
+    {%- endif %}
+{%- endmacro %}
+
+
+{% macro orders_replaced_known() -%}
+    {#- Whether int_orders_current's last build kept the rows it replaced: it was incremental.
+        (Asked of the database: dbt's cache of relations does not see tables hooks create.) -#}
+    {{ return(relation_exists(replaced_relation(ref('int_orders_current')))) }}
+{%- endmacro %}
+
+
+{% macro changes_known(changes) -%}
+    {#- Whether a build's changes (int_valid_purchase_changes) are known: no row says not. -#}
+    {%- set unknown = run_query(
+        "select count(*) from " ~ changes ~ " where side = 'unknown'"
+    ) -%}
+    {{ return(unknown.rows[0][0] == 0) }}
+{%- endmacro %}
+
+
+{% macro relation_exists(relation) -%}
+    {%- if not execute -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set found = run_query(
+        "select count(*) from duckdb_tables() where database_name = '" ~ relation.database
+        ~ "' and schema_name = '" ~ relation.schema
+        ~ "' and table_name = '" ~ relation.identifier ~ "'"
+    ) -%}
+    {{ return(found.rows[0][0] > 0) }}
+{%- endmacro %}
+
+
+{% macro purchase_columns() -%}
+    {#- The columns of a valid purchase that int_valid_purchase_changes compares: those the
+        marts incremental over it read (with order_status, which decides validity). A mart
+        that reads another column of int_valid_purchases adds it here. -#}
+    order_id, order_status, store_id, buyer_id, paid_at, paid_amount, channel, live_session_id
+{%- endmacro %}
+
+
+{% macro mart_changes(changes, everything, keys=none) -%}
+    {#- Pre-hook of a mart incremental by its key (unique_key) over the changes of valid
+        purchases (`changes`, int_valid_purchase_changes): the keys this build recomputes in
+        `__changed`, then their rows deleted, so that a key left with no purchase leaves
+        too; the model appends the rows of those keys (where_changed() on its input). The
+        keys are those of the changed rows, or the query `keys`; when the changes are not
+        known, every row goes and every key of `everything` is recomputed. A full build
+        drops `__changed`. -#}
+    {%- if is_incremental() %}
+        {%- set key = model_key() %}
+        {%- set known = changes_known(changes) %}
+        create or replace table {{ changed_relation() }} as
+        {% if not known -%}
+            select distinct {{ key }} from {{ everything }}
+        {%- elif keys -%}
+            {{ keys }}
+        {%- else -%}
+            select distinct {{ key }} from {{ changes }}
+        {%- endif %};
+        delete from {{ this }}
+        {%- if known %}
+        where ({{ key }}) in (select {{ key }} from {{ changed_relation() }})
+        {%- endif %}
+    {%- else %}
+        drop table if exists {{ changed_relation() }}
+    {%- endif %}
+{%- endmacro %}
+
+
 {% macro record_staged_loads(staged) -%}
     create or replace table {{ state_relation() }} as
     {{ staged_loads(staged) }}
@@ -224,7 +313,9 @@
             {%- endfor -%}
         {%- endfor -%}
         {%- if raw_sources | length != 1 -%}
-            {{ exceptions.raise_compiler_error(staged ~ ' must read one raw source, not ' ~ raw_sources) }}
+            {{ exceptions.raise_compiler_error(
+                staged ~ ' must read one raw source, not ' ~ raw_sources
+            ) }}
         {%- endif -%}
     {%- endif -%}
     select

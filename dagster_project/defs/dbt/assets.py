@@ -47,7 +47,9 @@ def dbt_models(
     nothing is built (and so nothing is published): an idle run costs seconds."""
     settings = warehouse.settings()
     # Incremental models hold what earlier builds computed: when the project or the key of
-    # the pseudonyms changed since the last successful build, everything is rebuilt.
+    # the pseudonyms changed since the last successful build, everything is rebuilt. So is it
+    # after a build that did not finish: the marts incremental by key recompute what the
+    # build before them changed, and would miss what an unfinished build changed.
     basis_path, key = settings.build_basis_path, settings.pii_key()
     if settings.serving_path.exists():
         with warehouse.connect() as con:
@@ -57,8 +59,11 @@ def dbt_models(
             return
     args = ["build", "--exclude-resource-type", "unit_test"]
     if not same_basis(basis_path, key):
-        context.log.info("dbt project or pseudonym key changed: a full refresh")
+        context.log.info(
+            "no finished build with this dbt project and pseudonym key: a full refresh"
+        )
         args.append("--full-refresh")
+    basis_path.unlink(missing_ok=True)  # written again when this build finishes
     # The key of the pseudonyms (int_orders_current) is given to dbt for this invocation only.
     with _environment({ENV_PII_KEY: key}):
         build = dbt.cli(args, context=context, target_path=settings.dbt_target_path)

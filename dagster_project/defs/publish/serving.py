@@ -100,10 +100,13 @@ def publish(warehouse: Path, serving: Path) -> dict[str, int]:
     con = duckdb.connect(str(warehouse))
     publish_id = None
     try:
+        # A double underscore marks what a build keeps for itself (an incremental mart's
+        # `__changed` keys, dbt's `__dbt_tmp` and `__dbt_backup`): never published.
         relations = con.execute(
             """
             select table_schema, table_name from information_schema.tables
             where table_catalog = current_database() and table_schema in ('marts', 'quality')
+                and not contains(table_name, '__')
             order by table_schema, table_name
             """
         ).fetchall()
@@ -151,7 +154,7 @@ def _keep_not_null(con: duckdb.DuckDBPyConnection) -> None:
         """
         select table_name, column_name from information_schema.columns
         where table_catalog = current_database() and table_schema = 'marts'
-            and is_nullable = 'NO'
+            and is_nullable = 'NO' and not contains(table_name, '__')
         order by table_name, ordinal_position
         """
     ).fetchall():

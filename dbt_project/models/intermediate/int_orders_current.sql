@@ -14,7 +14,10 @@
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='order_id',
-    pre_hook="{{ record_changed_keys(ref('stg_orders')) }}",
+    pre_hook=[
+        "{{ record_changed_keys(ref('stg_orders')) }}",
+        "{{ record_replaced_rows(purchase_columns()) }}",
+    ],
     post_hook=[
         "delete from {{ this }} where load_id is null",
         "{{ record_staged_loads(ref('stg_orders')) }}",

@@ -1,7 +1,26 @@
+{#- Incremental by session: a build recomputes only the sessions whose purchases, or whose
+    buyers' first purchases at the store, it changed (macros/live_session_changes.sql). -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    unique_key='live_session_id',
+    pre_hook="{{ mart_changes(
+        ref('int_valid_purchase_changes'),
+        ref('int_valid_purchases'),
+        keys=live_session_changes(ref('int_valid_purchase_changes'), ref('int_valid_purchases')),
+    ) }}",
+) }}
+
 with
 
-session_purchases as (
+valid_purchases as (
     select * from {{ ref('int_valid_purchases') }}
+    {{ where_changed() }}
+),
+
+session_purchases as (
+    select * from valid_purchases
     where live_session_id is not null
 ),
 

@@ -1,7 +1,18 @@
+{#- Incremental by store and day: a build recomputes only the store-days whose valid
+    purchases it changed (int_valid_purchase_changes), mostly the new day's. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    unique_key=['store_id', 'purchase_date'],
+    pre_hook="{{ mart_changes(ref('int_valid_purchase_changes'), ref('int_valid_purchases')) }}",
+) }}
+
 with
 
 valid_purchases as (
     select * from {{ ref('int_valid_purchases') }}
+    {{ where_changed() }}
 ),
 
 store_days as (
