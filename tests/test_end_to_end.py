@@ -12,7 +12,6 @@ from datetime import date
 import duckdb
 import pytest
 
-from dagster_project.defs.dbt import assets as dbt_assets
 from dagster_project.sample_data.generate import generate
 
 from .exports import order, write_export
@@ -439,6 +438,9 @@ def test_after_a_build_that_did_not_finish_the_next_one_is_a_full_refresh(tmp_pa
     write_export(
         landing, "orders", "orders_20211202.csv", [_paid("1000000002", "B2", "2021-12-01 20:00:00")]
     )
+    # Imported once a run has parsed the dbt project: the module reads its manifest.
+    from dagster_project.defs.dbt import assets as dbt_assets
+
     environment = dbt_assets._environment
     with monkeypatch.context() as patched:  # DuckDB refuses the memory limit: dbt fails
         patched.setattr(
