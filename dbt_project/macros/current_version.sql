@@ -30,13 +30,7 @@
                 source_row_number,
                 row_number() over (
                     partition by {{ key }}
-                    order by
-                        {{ version_column }} desc,
-                        {%- if version_column != 'export_date' %}
-                        export_date desc,
-                        {%- endif %}
-                        source_file_name desc,
-                        source_row_number desc
+                    order by {{ newest_first(version_column) }}
                 ) as version_rank
             from {{ relation }}
             where ({{ by }}) in (select {{ by }} from versioned)
@@ -77,11 +71,7 @@
                 *,
                 row_number() over (
                     partition by {{ key }}
-                    order by
-                        updated_at desc,
-                        export_date desc,
-                        source_file_name desc,
-                        source_row_number desc
+                    order by {{ newest_first() }}
                 ) as version_rank
             from candidates
         ) as ranked
@@ -91,4 +81,14 @@
     -- A key whose winner is the row built matches none of the new rows: it is left as built.
     select * from {{ relation }}
     where ({{ key }}, load_id, source_file_name, source_row_number) in (select * from winners)
+{%- endmacro %}
+
+
+
+{% macro newest_first(version_column='updated_at') -%}
+    {#- The order of a key's versions, newest first (METRICS.md): the version column, then the
+        later export date, the later file name, the later row. -#}
+    {{ version_column }} desc,
+    {%- if version_column != 'export_date' %} export_date desc,{% endif %}
+    {{- ' ' }}source_file_name desc, source_row_number desc
 {%- endmacro %}

@@ -24,22 +24,29 @@
 
 
 {% macro changed_keys_filter(relation) -%}
-    {#- Read from the catalog, not dbt's relation cache: the table is written by a hook in this
-        invocation, after the cache was filled. -#}
     {%- set changed = changed_relation(relation) -%}
-    {%- if execute -%}
-        {%- set columns -%}
-            select column_name from information_schema.columns
-            where
-                table_catalog = '{{ changed.database }}'
-                and table_schema = '{{ changed.schema }}'
-                and table_name = '{{ changed.identifier }}'
-            order by ordinal_position
-        {%- endset -%}
-        {%- set key = run_query(columns).columns[0].values() | join(', ') -%}
-        {%- if key -%}
-            {%- do return('(' ~ key ~ ') in (select ' ~ key ~ ' from ' ~ changed ~ ')') -%}
-        {%- endif -%}
+    {%- set key = catalog_columns(changed) | join(', ') -%}
+    {%- if key -%}
+        {%- do return('(' ~ key ~ ') in (select ' ~ key ~ ' from ' ~ changed ~ ')') -%}
     {%- endif -%}
     {%- do return('true') -%}
+{%- endmacro %}
+
+
+{% macro catalog_columns(relation) -%}
+    {#- A table's column names, none when it does not exist (or at parse time). Read from the
+        catalog, not dbt's relation cache: the tables asked about (`__changed`, `__replaced`)
+        are written by hooks in this invocation, after the cache was filled. -#}
+    {%- if not execute -%}
+        {%- do return([]) -%}
+    {%- endif -%}
+    {%- set columns -%}
+        select column_name from information_schema.columns
+        where
+            table_catalog = '{{ relation.database }}'
+            and table_schema = '{{ relation.schema }}'
+            and table_name = '{{ relation.identifier }}'
+        order by ordinal_position
+    {%- endset -%}
+    {%- do return(run_query(columns).columns[0].values() | list) -%}
 {%- endmacro %}
