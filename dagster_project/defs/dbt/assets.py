@@ -68,7 +68,15 @@ def dbt_models(
     with _environment({ENV_PII_KEY: key}):
         build = dbt.cli(args, context=context, target_path=settings.dbt_target_path)
         yield from build.stream()
-    basis_path.write_text(build_basis(key))
+    if context.is_subset:
+        # Some models only (chosen in the Dagster UI): what they changed is recorded for the
+        # models after them, which did not run, and the next build would read only its own
+        # changes. With no basis, it is a full refresh.
+        context.log.info(
+            "a selection of the dbt models was built: the next build is a full refresh"
+        )
+    else:
+        basis_path.write_text(build_basis(key))
     docs_state = settings.docs_path / DOCS_STATE
     state = project_state()
     if docs_state.is_file() and docs_state.read_text() == state:
