@@ -418,10 +418,8 @@ def test_a_re_export_no_newer_than_what_is_built_leaves_it(tmp_path):
     _assert_same_build(incremental, full)
 
 
-def test_after_a_build_that_did_not_finish_the_next_one_is_a_full_refresh(tmp_path, monkeypatch):
-    """The marts incremental by key recompute what the build just before them changed: a
-    build that did not finish must not be followed by an incremental one."""
-    landing, home = tmp_path / "landing", tmp_path / "home"
+def _one_order_built(landing, home):
+    """A home built from one order; the file of its build basis, which the build wrote."""
     write_export(
         landing, "orders", "orders_20211201.csv", [_paid("1000000001", "B1", "2021-11-05 20:00:00")]
     )
@@ -429,6 +427,14 @@ def test_after_a_build_that_did_not_finish_the_next_one_is_a_full_refresh(tmp_pa
     assert code == 0, output
     basis = home / "dbt-build-basis"
     assert basis.is_file()
+    return basis
+
+
+def test_after_a_build_that_did_not_finish_the_next_one_is_a_full_refresh(tmp_path, monkeypatch):
+    """The marts incremental by key recompute what the build just before them changed: a
+    build that did not finish must not be followed by an incremental one."""
+    landing, home = tmp_path / "landing", tmp_path / "home"
+    basis = _one_order_built(landing, home)
 
     def full_refresh() -> bool:
         results = json.loads((home / "dbt-target" / "run_results.json").read_text())
@@ -472,13 +478,7 @@ def test_after_a_build_of_some_models_only_the_next_one_is_a_full_refresh(tmp_pa
     import dagster as dg
 
     landing, home = tmp_path / "landing", tmp_path / "home"
-    write_export(
-        landing, "orders", "orders_20211201.csv", [_paid("1000000001", "B1", "2021-11-05 20:00:00")]
-    )
-    code, output = trustwh("run", "--landing", landing, "--home", home)
-    assert code == 0, output
-    basis = home / "dbt-build-basis"
-    assert basis.is_file()
+    basis = _one_order_built(landing, home)
     write_export(
         landing, "orders", "orders_20211202.csv", [_paid("1000000002", "B2", "2021-12-01 20:00:00")]
     )
