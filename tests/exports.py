@@ -38,6 +38,26 @@ def order(order_id: str = "1000000001", **fields: str) -> dict[str, str]:
     return row
 
 
+def refund(refund_id: str = "R1", order_id: str = "1000000001", **fields: str) -> dict[str, str]:
+    """An approved refund of 50 on order 1000000001; override any field."""
+    row = {
+        "refund_id": refund_id,
+        "order_id": order_id,
+        "store_id": "S001",
+        "buyer_id": "B1",
+        "refund_type": "仅退款",
+        "reason": "七天无理由",
+        "refund_amount": "50.00",
+        "shipping_subsidy": "0",
+        "refund_status": "已同意",
+        "requested_at": "2021-09-02 10:00:00",
+        "resolved_at": "2021-09-02 12:00:00",
+        "updated_at": "2021-09-02 12:00:00",
+    }
+    row.update(fields)
+    return row
+
+
 def write_export(
     folder: Path,
     entity: str,

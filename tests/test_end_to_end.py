@@ -8,13 +8,14 @@ import json
 import re
 import shutil
 from datetime import date
+from decimal import Decimal
 
 import duckdb
 import pytest
 
 from dagster_project.sample_data.generate import generate
 
-from .exports import order, write_export
+from .exports import order, refund, write_export
 from .runs import dbt, mart_fingerprints, query, trustwh
 
 pytestmark = pytest.mark.slow
@@ -274,58 +275,70 @@ def _paid(order_id: str, buyer: str, at: str, **fields: str) -> dict[str, str]:
     )
 
 
+def _day_by_day_and_at_once(tmp_path, days: list[dict[str, tuple[str, list]]]) -> tuple:
+    """Each day's files (entity: file name and rows) landed in two homes with one pseudonym
+    key: one runs after every day, the other once after the last."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    incremental, full = _two_homes(tmp_path)
+    for day in days:
+        for landing in (first, second):
+            for entity, (file_name, rows) in day.items():
+                write_export(landing, entity, file_name, rows)
+        code, output = trustwh("run", "--landing", first, "--home", incremental)
+        assert code == 0, output
+    code, output = trustwh("run", "--landing", second, "--home", full)
+    assert code == 0, output
+    return incremental, full
+
+
 def test_a_day_that_changes_earlier_keys_builds_what_one_run_over_all_of_it_builds(tmp_path):
     """The keys a new load changes beyond its own rows: an order corrected to another buyer
     changes both buyers' months; an order closed leaves its buyer with no purchase; a newer
     snapshot without F2 replaces the store's latest snapshot, and a re-export of the older
     one changes F2's level. The second run recomputes them as one run over both days does."""
-    first, second = tmp_path / "first", tmp_path / "second"
-    for landing in (first, second):
-        write_export(
-            landing,
-            "orders",
-            "orders_20211201.csv",
-            [
-                _paid("1000000001", "B1", "2021-11-05 20:00:00"),
-                _paid("1000000002", "B2", "2021-11-06 20:00:00"),
-                _paid("1000000003", "B3", "2021-11-07 20:00:00"),
-            ],
-        )
-        write_export(
-            landing,
-            "fans",
-            "fans_20211201.csv",
-            [_fan("F1", "2021-11-30", "3"), _fan("F2", "2021-11-30", "5")],
-        )
-    incremental, full = _two_homes(tmp_path)
-    code, output = trustwh("run", "--landing", first, "--home", incremental)
-    assert code == 0, output
-    for landing in (first, second):
-        write_export(
-            landing,
-            "orders",
-            "orders_20211202.csv",
-            [
-                _paid("1000000001", "B4", "2021-11-05 20:00:00", updated_at="2021-12-01 09:00:00"),
-                _paid(
-                    "1000000002",
-                    "B2",
-                    "2021-11-06 20:00:00",
-                    order_status="已关闭",
-                    updated_at="2021-12-01 09:00:00",
+    incremental, full = _day_by_day_and_at_once(
+        tmp_path,
+        [
+            {
+                "orders": (
+                    "orders_20211201.csv",
+                    [
+                        _paid("1000000001", "B1", "2021-11-05 20:00:00"),
+                        _paid("1000000002", "B2", "2021-11-06 20:00:00"),
+                        _paid("1000000003", "B3", "2021-11-07 20:00:00"),
+                    ],
                 ),
-            ],
-        )
-        write_export(
-            landing,
-            "fans",
-            "fans_20211202.csv",
-            [_fan("F2", "2021-11-30", "6"), _fan("F1", "2021-12-01", "3")],
-        )
-    code, output = trustwh("run", "--landing", first, "--home", incremental)
-    assert code == 0, output
-    code, output = trustwh("run", "--landing", second, "--home", full)
-    assert code == 0, output
+                "fans": (
+                    "fans_20211201.csv",
+                    [_fan("F1", "2021-11-30", "3"), _fan("F2", "2021-11-30", "5")],
+                ),
+            },
+            {
+                "orders": (
+                    "orders_20211202.csv",
+                    [
+                        _paid(
+                            "1000000001",
+                            "B4",
+                            "2021-11-05 20:00:00",
+                            updated_at="2021-12-01 09:00:00",
+                        ),
+                        _paid(
+                            "1000000002",
+                            "B2",
+                            "2021-11-06 20:00:00",
+                            order_status="已关闭",
+                            updated_at="2021-12-01 09:00:00",
+                        ),
+                    ],
+                ),
+                "fans": (
+                    "fans_20211202.csv",
+                    [_fan("F2", "2021-11-30", "6"), _fan("F1", "2021-12-01", "3")],
+                ),
+            },
+        ],
+    )
 
     _assert_same_build(incremental, full)
     # What the equality is about: the changes are there, not merely equal on both sides.
@@ -368,7 +381,6 @@ def test_a_re_export_no_newer_than_what_is_built_leaves_it(tmp_path):
     status) leaves its row; order 2's newer version replaces its row, and so does order 3's
     same version, exported later (ties go to the later export). As one run over both files
     builds."""
-    first, second = tmp_path / "first", tmp_path / "second"
     built = [
         _paid(
             "1000000001",
@@ -392,16 +404,10 @@ def test_a_re_export_no_newer_than_what_is_built_leaves_it(tmp_path):
         built[2],
         _paid("1000000004", "B4", "2021-12-01 10:00:00"),
     ]
-    for landing in (first, second):
-        write_export(landing, "orders", "orders_20211201.csv", built)
-    incremental, full = _two_homes(tmp_path)
-    code, output = trustwh("run", "--landing", first, "--home", incremental)
-    assert code == 0, output
-    for landing in (first, second):
-        write_export(landing, "orders", "orders_20211202.csv", later)
-    for landing, home in ((first, incremental), (second, full)):
-        code, output = trustwh("run", "--landing", landing, "--home", home)
-        assert code == 0, output
+    incremental, full = _day_by_day_and_at_once(
+        tmp_path,
+        [{"orders": ("orders_20211201.csv", built)}, {"orders": ("orders_20211202.csv", later)}],
+    )
 
     current = (
         "select current.order_id, current.order_status, ledger.file_name "
@@ -414,6 +420,51 @@ def test_a_re_export_no_newer_than_what_is_built_leaves_it(tmp_path):
         ("1000000002", "completed", "orders_20211202.csv"),
         ("1000000003", "paid", "orders_20211202.csv"),
         ("1000000004", "paid", "orders_20211202.csv"),
+    ]
+    _assert_same_build(incremental, full)
+
+
+def test_the_gift_list_follows_refunds_and_snapshots_as_one_run_over_all_of_it(tmp_path):
+    """seasonal_gift_list recomputes the buyers a build changed, not only by their purchases:
+    a counted refund takes C1 at S002 below 500; S001's new snapshot unfollows B1 and
+    follows B3; B4's new order takes them to 500. As one run over both days builds."""
+    fans = [
+        _fan("B1", "2021-11-30", "3"),
+        _fan("B3", "2021-11-30", "3") | {"is_following": "否"},
+        _fan("B4", "2021-11-30", "3"),
+        _fan("C1", "2021-11-30", "3") | {"store_id": "S002"},
+    ]
+    s002 = {"store_id": "S002", "store_name": "阿强海鲜"}
+    orders = [
+        _paid("1000000001", "B1", "2021-11-05 20:00:00", paid_amount="600.00"),
+        _paid("1000000003", "B3", "2021-11-06 20:00:00", paid_amount="600.00"),
+        _paid("1000000004", "B4", "2021-11-07 20:00:00", paid_amount="400.00"),
+        _paid("1000000011", "C1", "2021-11-08 20:00:00", paid_amount="600.00", **s002),
+    ]
+    refunds = [refund("R1", "1000000011", buyer_id="C1", refund_amount="200.00", **s002)]
+    snapshot = [
+        _fan("B1", "2021-12-01", "3") | {"is_following": "否"},
+        _fan("B3", "2021-12-01", "3"),
+        _fan("B4", "2021-12-01", "3"),
+    ]
+    incremental, full = _day_by_day_and_at_once(
+        tmp_path,
+        [
+            {"orders": ("orders_20211201.csv", orders), "fans": ("fans_20211201.csv", fans)},
+            {
+                "orders": (
+                    "orders_20211202.csv",
+                    [_paid("1000000005", "B4", "2021-11-20 20:00:00", paid_amount="100.00")],
+                ),
+                "refunds": ("refunds_20211202.csv", refunds),
+                "fans": ("fans_20211202.csv", snapshot),
+            },
+        ],
+    )
+    gift_list = "select store_id, buyer_id, net_spend from marts.seasonal_gift_list order by 1, 2"
+    assert query(incremental / "serving.duckdb", gift_list) == [
+        ("S001", "B3", Decimal("600.00")),
+        ("S001", "B4", Decimal("500.00")),
     ]
     _assert_same_build(incremental, full)
 

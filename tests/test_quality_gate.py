@@ -24,29 +24,10 @@ from dagster_project.defs.quality.expectations import (
 )
 from data_tests import SUITES
 
-from .exports import order, write_export
+from .exports import order, refund, write_export
 from .runs import query, trustwh
 
 LOADED_AT = datetime(2021, 10, 1, 8, 0, 0)
-
-
-def refund(refund_id: str = "R1", order_id: str = "1000000001", **fields: str) -> dict[str, str]:
-    row = {
-        "refund_id": refund_id,
-        "order_id": order_id,
-        "store_id": "S001",
-        "buyer_id": "B1",
-        "refund_type": "仅退款",
-        "reason": "七天无理由",
-        "refund_amount": "50.00",
-        "shipping_subsidy": "0",
-        "refund_status": "已同意",
-        "requested_at": "2021-09-02 10:00:00",
-        "resolved_at": "2021-09-02 12:00:00",
-        "updated_at": "2021-09-02 12:00:00",
-    }
-    row.update(fields)
-    return row
 
 
 def fan(fan_id: str = "B1", **fields: str) -> dict[str, str]:

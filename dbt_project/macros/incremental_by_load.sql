@@ -10,9 +10,9 @@
     `__changed_keys__` filter, macros/get_where_subquery.sql): the other keys were checked
     when they were built. The current versions of orders and refunds, when no load was
     withdrawn, read only the new loads' rows and rank them against the rows built
-    (only_new_loads, newer_versions). Two marts are incremental by their own key over what a
-    build changed in the valid purchases (record_replaced_rows, int_valid_purchase_changes,
-    mart_changes). A `<model>__state` table keeps the loads each build saw. When the dbt
+    (only_new_loads, newer_versions). Three marts are incremental by their own key over what
+    a build changed in the valid purchases (record_replaced_rows, int_valid_purchase_changes,
+    mart_changes), one of them also over the refunds and fans snapshots it changed. A `<model>__state` table keeps the loads each build saw. When the dbt
     project or the pseudonym key changes, or a build did not finish, `trustwh run` builds
     with --full-refresh (see defs/dbt/assets.py), so no table mixes two versions of the
     logic.
@@ -220,8 +220,9 @@
 {% macro record_replaced_rows(columns) -%}
     {#- Pre-hook, after record_changed_keys: the `columns` of the rows built for the keys this
         build recomputes, as they were, in `__replaced`. int_valid_purchase_changes pairs
-        them with the rows built, so that a mart can recompute only what a build changed. A
-        full build drops the table: then the changes are not known. -#}
+        the orders' with the rows built, and seasonal_gift_changes reads the orders the
+        refunds' were of, so that a mart can recompute only what a build changed. A full
+        build drops the table: then the changes are not known. -#}
     {%- if is_incremental() %}
         {%- set key = model_key() %}
         create or replace table {{ replaced_relation() }} as
@@ -233,9 +234,9 @@
 {%- endmacro %}
 
 
-{% macro orders_replaced_known() -%}
-    {#- Whether int_orders_current's last build kept the rows it replaced (it was incremental). -#}
-    {{ return(catalog_columns(replaced_relation(ref('int_orders_current'))) | length > 0) }}
+{% macro replaced_known(relation) -%}
+    {#- Whether a model's last build kept the rows it replaced (it was incremental). -#}
+    {{ return(catalog_columns(replaced_relation(relation)) | length > 0) }}
 {%- endmacro %}
 
 

@@ -1,9 +1,14 @@
-{#- Incremental by key like int_orders_current (macros/incremental_by_load.sql). -#}
+{#- Incremental by key like int_orders_current (macros/incremental_by_load.sql). The pre-hook
+    keeps the order of each refund it replaces: seasonal_gift_list recomputes the buyers of
+    the orders whose refunds a build changed (macros/seasonal_gift_changes.sql). -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='refund_id',
-    pre_hook="{{ record_changed_keys(ref('stg_refunds')) }}",
+    pre_hook=[
+        "{{ record_changed_keys(ref('stg_refunds')) }}",
+        "{{ record_replaced_rows('refund_id, order_id') }}",
+    ],
     post_hook=[
         "delete from {{ this }} where load_id is null",
         "{{ record_staged_loads(ref('stg_refunds')) }}",

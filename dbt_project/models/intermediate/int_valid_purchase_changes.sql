@@ -8,7 +8,7 @@
     int_orders_current was built whole, one row of side `unknown` says so, and those marts
     are rebuilt whole. -#}
 {%- set orders = ref('int_orders_current') %}
-{%- set known = orders_replaced_known() %}
+{%- set known = replaced_known(orders) %}
 
 with
 

@@ -1,11 +1,30 @@
+{#- Incremental by store and buyer: a build recomputes every season of the buyers at a store
+    whose purchases, or refunds, or whose store's latest fans snapshot, it changed
+    (macros/seasonal_gift_changes.sql). -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    unique_key=['store_id', 'buyer_id'],
+    pre_hook="{{ mart_changes(
+        ref('int_valid_purchase_changes'),
+        ref('int_valid_purchases'),
+        keys=seasonal_gift_changes(ref('int_valid_purchase_changes'), ref('int_valid_purchases')),
+    ) }}",
+) }}
+
 with
 
 valid_purchases as (
     select * from {{ ref('int_valid_purchases') }}
+    {{ where_changed() }}
 ),
 
 counted_refunds as (
     select * from {{ ref('int_counted_refunds') }}
+    {%- if is_incremental() %}
+    where order_id in (select valid_purchases.order_id from valid_purchases)
+    {%- endif %}
 ),
 
 latest_fans as (

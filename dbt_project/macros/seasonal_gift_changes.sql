@@ -1,0 +1,30 @@
+{#- The pairs of store and buyer a build changed for seasonal_gift_list (mart_changes): those
+    of the changed valid purchases, before and after; those of the valid purchases of orders
+    whose refunds it recomputed (a counted refund lowers the net spend of its order's
+    buyer), as the refunds were and as they are; and every pair of a store whose latest fans
+    snapshot it recomputed. When the refunds' or the snapshots' changes are not known (their
+    model was built whole), every pair. -#}
+{% macro seasonal_gift_changes(changes, purchases) -%}
+    {%- set refunds = ref('int_refunds_current') %}
+    {%- set latest_fans = ref('int_fans_latest_snapshot') %}
+    {%- if replaced_known(refunds) and catalog_columns(changed_relation(latest_fans)) %}
+    with refunded_orders as (
+        select replaced.order_id from {{ replaced_relation(refunds) }} as replaced
+        union all
+        select refunds.order_id from {{ refunds }} as refunds
+        where refunds.refund_id in (
+            select changed.refund_id from {{ changed_relation(refunds) }} as changed
+        )
+    )
+
+    select store_id, buyer_id from {{ changes }}
+    where side in ('before', 'after')
+    union
+    select store_id, buyer_id from {{ purchases }}
+    where
+        order_id in (select refunded_orders.order_id from refunded_orders)
+        or store_id in (select fans.store_id from {{ changed_relation(latest_fans) }} as fans)
+    {%- else %}
+    select distinct store_id, buyer_id from {{ purchases }}
+    {%- endif %}
+{%- endmacro %}
