@@ -4,18 +4,20 @@
     adds rows, a load no longer published takes its rows away. The models over them recompute,
     with delete+insert by key, only the keys a new load changes: current versions of orders
     and refunds by id, fan snapshots by store and day, fan-club history by fan, a store's
-    latest snapshot by store, buyer months by buyer and store. A model's pre-hook
-    (`record_changed_keys`) writes those keys to `<model>__changed`; the model reads only
-    their rows (`where_changed`), and the tests of its grain check only them (the
-    `__changed_keys__` filter, macros/get_where_subquery.sql): the other keys were checked
-    when they were built. The current versions of orders and refunds, when no load was
-    withdrawn, read only the new loads' rows and rank them against the rows built
-    (only_new_loads, newer_versions). Three marts are incremental by their own key over what
-    a build changed in the valid purchases (record_replaced_rows, int_valid_purchase_changes,
-    mart_changes), one of them also over the refunds and fans snapshots it changed. A `<model>__state` table keeps the loads each build saw. When the dbt
-    project or the pseudonym key changes, or a build did not finish, `trustwh run` builds
-    with --full-refresh (see defs/dbt/assets.py), so no table mixes two versions of the
-    logic.
+    latest snapshot by store. A model's pre-hook (`record_changed_keys`) writes those keys to
+    `<model>__changed`; the model reads only their rows (`where_changed`), and the tests of
+    its grain check only them (the `__changed_keys__` filter, macros/get_where_subquery.sql):
+    the other keys were checked when they were built. The current versions of orders and
+    refunds, when no load was withdrawn, read only the new loads' rows and rank them against
+    the rows built (only_new_loads, newer_versions).
+    The models over the valid purchases are incremental by their own key over what a build
+    changed in them (record_replaced_rows, int_valid_purchase_changes,
+    recompute_changed_keys): the buyer months by buyer and store and by buyer, and three
+    marts, one of them also over the refunds and fans snapshots a build changed.
+    A `<model>__state` table keeps the loads each build saw. When the dbt project or the
+    pseudonym key changes, or a build did not finish or built some models only,
+    `trustwh run` builds with --full-refresh (see defs/dbt/assets.py), so no table mixes two
+    versions of the logic.
     tests/test_end_to_end.py: runs on a growing landing build what one run on all of it does. -#}
 
 {% macro state_relation() -%}
@@ -35,13 +37,13 @@
 {%- endmacro %}
 
 
-{% macro record_changed_keys(staged, by=none, traced=true) -%}
+{% macro record_changed_keys(staged, traced=true) -%}
     {#- Pre-hook of an incremental model: the keys (its unique_key) this build recomputes, in
         `__changed`. A full build recomputes every key and drops the table. -#}
     {%- if is_incremental() %}
         create or replace table {{ changed_relation() }} as
         select distinct * from (
-            {{ changed_keys(staged, model_key(), by, traced) }}
+            {{ changed_keys(staged, model_key(), traced) }}
         ) as changed
     {%- else %}
         drop table if exists {{ changed_relation() }}
@@ -49,13 +51,11 @@
 {%- endmacro %}
 
 
-{% macro changed_keys(staged, key, by=none, traced=true) -%}
+{% macro changed_keys(staged, key, traced=true) -%}
     {#- The keys (`key`: one column or several, comma-separated) a build recomputes: those of
-        staged rows of a load this model has not seen, or, with `by`, of every staged row
-        sharing a `by` value with such a row (a buyer's months change when a new version of
-        one of their orders, even one now of another buyer, arrives); and those whose row here
-        came from a load no longer staged. A model whose rows carry no load_id (traced=false)
-        then recomputes every key. -#}
+        staged rows of a load this model has not seen, and those whose row here came from a
+        load no longer staged. A model whose rows carry no load_id (traced=false) then
+        recomputes every key. -#}
     {%- set loads = loads_since_last_build(staged) %}
     {%- if loads is none %}
         -- No state: every key is recomputed.
@@ -64,14 +64,7 @@
         select {{ key }} from {{ this }}
     {%- else %}
         -- Loads since the last build: {{ loads.new | length }} new, {{ loads.gone | length }} gone.
-        {%- if by %}
-        select {{ key }} from {{ staged }}
-        where ({{ by }}) in (
-            select {{ by }} from {{ staged }} where {{ in_new_loads(loads) }}
-        )
-        {%- else %}
         select {{ key }} from {{ staged }} where {{ in_new_loads(loads) }}
-        {%- endif %}
         {%- if loads.gone and traced %}
         union
         select {{ key }} from {{ this }} where {{ one_of('load_id', loads.gone) }}
@@ -251,20 +244,21 @@
 
 {% macro purchase_columns() -%}
     {#- The columns of a valid purchase that int_valid_purchase_changes compares: those the
-        marts incremental over it read (with order_status, which decides validity). A mart
+        models incremental over it read (with order_status, which decides validity). A model
         that reads another column of int_valid_purchases adds it here. -#}
-    order_id, order_status, store_id, buyer_id, paid_at, paid_amount, channel, live_session_id
+    order_id, order_status, store_id, buyer_id, paid_at, paid_amount, channel, live_session_id,
+    is_trust_card, fan_club_level
 {%- endmacro %}
 
 
-{% macro mart_changes(changes, everything, keys=none) -%}
-    {#- Pre-hook of a mart incremental by its key (unique_key) over the changes of valid
+{% macro recompute_changed_keys(changes, everything, keys=none) -%}
+    {#- Pre-hook of a model incremental by its key (unique_key) over the changes of valid
         purchases (`changes`, int_valid_purchase_changes): the keys this build recomputes in
         `__changed`, then their rows deleted, so that a key left with no purchase leaves
-        too; the model appends the rows of those keys (where_changed() on its input). The
-        keys are those of the changed rows, or the query `keys`; when the changes are not
-        known, every row goes and every key of `everything` is recomputed. A full build
-        drops `__changed`. -#}
+        too; the model appends the rows of those keys (where_changed() on its input,
+        incremental_strategy 'append'). The keys are those of the changed rows, or the query
+        `keys`; when the changes are not known, every row goes and every key of `everything`
+        is recomputed. A full build drops `__changed`. -#}
     {%- if is_incremental() %}
         {%- set key = model_key() %}
         {%- set known = changes_known(changes) %}

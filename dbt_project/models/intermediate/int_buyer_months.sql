@@ -4,13 +4,11 @@
 
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
+    incremental_strategy='append',
     unique_key='buyer_id',
-    pre_hook="{{ record_changed_keys(ref('stg_orders'), by='order_id', traced=false) }}",
-    post_hook=[
-        "delete from {{ this }} where purchase_month is null",
-        "{{ record_staged_loads(ref('stg_orders')) }}",
-    ],
+    pre_hook="{{ recompute_changed_keys(
+        ref('int_valid_purchase_changes'), ref('int_valid_purchases')
+    ) }}",
 ) }}
 
 with
@@ -66,7 +64,6 @@ final as (
         cast(gmv as decimal(18, 2)) as gmv,
         has_trust_card_purchase
     from with_month_offset
-    {{ keys_without_rows('buyer_store_months') }}
 )
 
 select * from final

@@ -2,17 +2,15 @@
     a view each of them would re-aggregate every valid purchase (10M orders). -#}
 
 {#- Incremental by buyer and store (macros/incremental_by_load.sql): a build recomputes the
-    months of every buyer and store that a version of an order in a new load belongs to, or
-    an earlier version of that order did. -#}
+    months of the buyers at a store whose valid purchases it changed, before and after
+    (int_valid_purchase_changes). -#}
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
+    incremental_strategy='append',
     unique_key=['store_id', 'buyer_id'],
-    pre_hook="{{ record_changed_keys(ref('stg_orders'), by='order_id', traced=false) }}",
-    post_hook=[
-        "delete from {{ this }} where purchase_month is null",
-        "{{ record_staged_loads(ref('stg_orders')) }}",
-    ],
+    pre_hook="{{ recompute_changed_keys(
+        ref('int_valid_purchase_changes'), ref('int_valid_purchases')
+    ) }}",
 ) }}
 
 with
@@ -83,7 +81,6 @@ final as (
         has_trust_card_purchase,
         cast(month_fan_club_level as {{ dbt.type_int() }}) as month_fan_club_level
     from with_month_offset
-    {{ keys_without_rows('valid_purchases') }}
 )
 
 select * from final

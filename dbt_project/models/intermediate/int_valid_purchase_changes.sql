@@ -1,12 +1,12 @@
 {#- The valid purchases a build of int_orders_current changed (macros/incremental_by_load.sql):
-    for each order it recomputed whose valid purchase differs in a column the incremental
-    marts read (purchase_columns()), the purchase as it was (`side` before) and as it is
-    (`side` after); an order that became, or stopped being, a valid purchase has one side.
-    A version that only moves an order on among valid statuses, or exports it again
-    unchanged, changes nothing here: most of a day's versions of earlier orders. Marts
-    incremental by key read it (mart_changes). When the changes are not known, because
-    int_orders_current was built whole, one row of side `unknown` says so, and those marts
-    are rebuilt whole. -#}
+    for each order it recomputed whose valid purchase differs in a column the models
+    incremental over it read (purchase_columns()), the purchase as it was (`side` before)
+    and as it is (`side` after); an order that became, or stopped being, a valid purchase
+    has one side. A version that only moves an order on among valid statuses, or exports it
+    again unchanged, changes nothing here: most of a day's versions of earlier orders. The
+    buyer months and three marts, incremental by key, read it (recompute_changed_keys). When
+    the changes are not known, because int_orders_current was built whole, one row of side
+    `unknown` says so, and those models are rebuilt whole. -#}
 {%- set orders = ref('int_orders_current') %}
 {%- set known = replaced_known(orders) %}
 

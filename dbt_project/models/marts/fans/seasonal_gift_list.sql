@@ -6,7 +6,7 @@
     incremental_strategy='append',
     on_schema_change='fail',
     unique_key=['store_id', 'buyer_id'],
-    pre_hook="{{ mart_changes(
+    pre_hook="{{ recompute_changed_keys(
         ref('int_valid_purchase_changes'),
         ref('int_valid_purchases'),
         keys=seasonal_gift_changes(ref('int_valid_purchase_changes'), ref('int_valid_purchases')),

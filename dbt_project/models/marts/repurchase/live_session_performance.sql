@@ -5,7 +5,7 @@
     incremental_strategy='append',
     on_schema_change='fail',
     unique_key='live_session_id',
-    pre_hook="{{ mart_changes(
+    pre_hook="{{ recompute_changed_keys(
         ref('int_valid_purchase_changes'),
         ref('int_valid_purchases'),
         keys=live_session_changes(ref('int_valid_purchase_changes'), ref('int_valid_purchases')),
