@@ -212,10 +212,10 @@
 
 {% macro record_replaced_rows(columns) -%}
     {#- Pre-hook, after record_changed_keys: the `columns` of the rows built for the keys this
-        build recomputes, as they were, in `__replaced`. int_valid_purchase_changes pairs
-        the orders' with the rows built, and seasonal_gift_changes reads the orders the
-        refunds' were of, so that a mart can recompute only what a build changed. A full
-        build drops the table: then the changes are not known. -#}
+        build recomputes, as they were, in `__replaced`: so that the models after it
+        recompute only what a build changed. int_valid_purchase_changes pairs the orders'
+        with the rows built; seasonal_gift_changes reads which orders the refunds were of.
+        A full build drops the table: then the changes are not known. -#}
     {%- if is_incremental() %}
         {%- set key = model_key() %}
         create or replace table {{ replaced_relation() }} as

@@ -1,8 +1,8 @@
 {#- The live sessions a build changed (live_session_performance, recompute_changed_keys):
-    those of the changed valid purchases, before and after; and every session of a buyer whose first
-    purchase at a store moved, since it decides whether they were returning. The first
-    purchase before the build is the earliest of the pair's purchases the build did not
-    change and of their changed purchases as they were. -#}
+    those of the changed valid purchases, before and after; and every session of a buyer
+    whose first purchase at a store moved, since it decides whether they were returning.
+    The first purchase before the build is the earliest of the pair's purchases the build
+    did not change and of their changed purchases as they were. -#}
 {% macro live_session_changes(changes, purchases) -%}
     with changed as (
         select * from {{ changes }}

@@ -2,8 +2,8 @@
     (recompute_changed_keys): those of the changed valid purchases, before and after; those
     of the valid purchases of orders whose refunds it recomputed (a counted refund lowers
     the net spend of its order's buyer), as the refunds were and as they are; and every
-    pair of a store whose latest fans snapshot it recomputed. When the refunds' or the snapshots' changes are not known (their
-    model was built whole), every pair. -#}
+    pair of a store whose latest fans snapshot it recomputed. When the refunds' or the
+    snapshots' changes are not known (their model was built whole), every pair. -#}
 {% macro seasonal_gift_changes(changes, purchases) -%}
     {%- set refunds = ref('int_refunds_current') %}
     {%- set latest_fans = ref('int_fans_latest_snapshot') %}

@@ -5,7 +5,9 @@
     incremental_strategy='append',
     on_schema_change='fail',
     unique_key=['store_id', 'purchase_date'],
-    pre_hook="{{ recompute_changed_keys(ref('int_valid_purchase_changes'), ref('int_valid_purchases')) }}",
+    pre_hook="{{ recompute_changed_keys(
+        ref('int_valid_purchase_changes'), ref('int_valid_purchases')
+    ) }}",
 ) }}
 
 with
