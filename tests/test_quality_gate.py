@@ -8,7 +8,7 @@ import getpass
 import subprocess
 import sys
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -80,12 +80,18 @@ def rows_of(entity: str, prefix: str, count: int, **fields: str) -> list[dict[st
 # --- The gate on its own: validate_loads over loads in a real DuckDB file ------------------
 
 
-def land(con, root: Path, entity: str, files: dict[str, list[dict[str, str]]]):
+def land(
+    con,
+    root: Path,
+    entity: str,
+    files: dict[str, list[dict[str, str]]],
+    loaded_at: datetime = LOADED_AT,
+):
     """Land files of one entity and load them; return their ledger entries by file name."""
     for name, rows in files.items():
         write_export(root, entity, name, rows)
     entries = ingest_entity(
-        con, ENTITIES[entity], root / entity, root / "tmp", LOADED_AT, quarantine_threshold=0.05
+        con, ENTITIES[entity], root / entity, root / "tmp", loaded_at, quarantine_threshold=0.05
     )
     return {entry.file_name: entry for entry in entries}
 
@@ -323,6 +329,8 @@ def test_when_gx_cannot_validate_the_loads_are_blocked_and_the_blocking_checks_f
 
 
 def test_a_load_gx_could_not_validate_is_validated_again_and_publishes(con, tmp_path, monkeypatch):
+    """Validated again in a later run, with that run's new load: the batch reaches back to
+    the earliest load time among its loads."""
     entries = land(
         con,
         tmp_path,
@@ -338,8 +346,17 @@ def test_a_load_gx_could_not_validate_is_validated_again_and_publishes(con, tmp_
     monkeypatch.undo()
     again = expectations.unvalidated_loads(con, ORDERS)
     assert sorted(entry.file_name for entry in again) == sorted(entries)
-    validate_loads(con, ORDERS, again)
+    later = land(
+        con,
+        tmp_path,
+        "orders",
+        {"orders_20210904.csv": [order("1000000004")]},
+        loaded_at=LOADED_AT + timedelta(days=1),
+    )
+    new = later["orders_20210904.csv"]
+    validate_loads(con, ORDERS, [*again, new])
     good, repeated = (entries[name].load_id for name in sorted(entries))
+    assert ledger(con, good) == ledger(con, new.load_id)
     assert ledger(con, good) == ("published", "")
     status, reason = ledger(con, repeated)  # now validated: blocked for its data, for good
     assert status == "blocked" and reason.startswith("failed error-level checks: key_unique")
