@@ -481,17 +481,18 @@ def _one_order_built(landing, home):
     return basis
 
 
+def _full_refresh(home) -> bool:
+    """Whether the home's last dbt build was a full refresh."""
+    results = json.loads((home / "dbt-target" / "run_results.json").read_text())
+    return results["args"].get("full_refresh", False)
+
+
 def test_after_a_build_that_did_not_finish_the_next_one_is_a_full_refresh(tmp_path, monkeypatch):
     """The marts incremental by key recompute what the build just before them changed: a
     build that did not finish must not be followed by an incremental one."""
     landing, home = tmp_path / "landing", tmp_path / "home"
     basis = _one_order_built(landing, home)
-
-    def full_refresh() -> bool:
-        results = json.loads((home / "dbt-target" / "run_results.json").read_text())
-        return results["args"].get("full_refresh", False)
-
-    assert full_refresh()  # the first build of a home
+    assert _full_refresh(home)  # the first build of a home
     write_export(
         landing, "orders", "orders_20211202.csv", [_paid("1000000002", "B2", "2021-12-01 20:00:00")]
     )
@@ -511,14 +512,14 @@ def test_after_a_build_that_did_not_finish_the_next_one_is_a_full_refresh(tmp_pa
 
     code, output = trustwh("run", "--landing", landing, "--home", home)
     assert code == 0, output
-    assert basis.is_file() and full_refresh()
+    assert basis.is_file() and _full_refresh(home)
     assert query(home / "serving.duckdb", "select sum(orders) from marts.store_daily_gmv") == [(2,)]
     write_export(
         landing, "orders", "orders_20211203.csv", [_paid("1000000003", "B3", "2021-12-02 20:00:00")]
     )
     code, output = trustwh("run", "--landing", landing, "--home", home)
     assert code == 0, output
-    assert not full_refresh()  # a finished build is followed by an incremental one
+    assert not _full_refresh(home)  # a finished build is followed by an incremental one
 
 
 def test_after_a_build_of_some_models_only_the_next_one_is_a_full_refresh(tmp_path, monkeypatch):
@@ -547,7 +548,7 @@ def test_after_a_build_of_some_models_only_the_next_one_is_a_full_refresh(tmp_pa
 
     code, output = trustwh("run", "--landing", landing, "--home", home)
     assert code == 0, output
-    assert basis.is_file()
+    assert basis.is_file() and _full_refresh(home)
     assert query(home / "serving.duckdb", "select sum(orders) from marts.store_daily_gmv") == [(2,)]
 
 

@@ -84,7 +84,6 @@
 {%- endmacro %}
 
 
-
 {% macro newest_first(version_column='updated_at') -%}
     {#- The order of a key's versions, newest first (METRICS.md): the version column, then the
         later export date, the later file name, the later row. -#}

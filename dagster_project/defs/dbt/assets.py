@@ -48,8 +48,9 @@ def dbt_models(
     settings = warehouse.settings()
     # Incremental models hold what earlier builds computed: when the project or the key of
     # the pseudonyms changed since the last successful build, everything is rebuilt. So is it
-    # after a build that did not finish: the marts incremental by key recompute what the
-    # build before them changed, and would miss what an unfinished build changed.
+    # after a build that did not finish: the models incremental over a build's changes (the
+    # buyer months, three marts) read what the build before them changed, and would miss
+    # what an unfinished build changed.
     basis_path, key = settings.build_basis_path, settings.pii_key()
     if settings.serving_path.exists():
         with warehouse.connect() as con:
