@@ -11,6 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from .home import open_home
 from .runner import Outcome, ledger_summary, run_job, serve_docs, up_to_date
 from .settings import Settings, SettingsError
 
@@ -105,6 +106,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
             "`trustwh generate --out <landing>`."
         )
         return 2
+    open_home(settings.home)
     try:
         settings.pii_key()  # in production, a missing key stops the run before it starts
     except SettingsError as error:

@@ -16,11 +16,14 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pytest
 
 from dagster_project.defs.dbt.project import ensure_manifest
 from dagster_project.defs.ingest.contract import ENTITIES
+from dagster_project.defs.resources import WarehouseResource
+from dagster_project.home import PUBLISHED, make_readable
 from dagster_project.runner import DOCS_FILES
 from dagster_project.sample_data.generate import generate
 from dagster_project.settings import ENV_MODE, ENV_PII_KEY, Settings, SettingsError
@@ -245,3 +248,74 @@ def test_the_docs_site_serves_docs_only_and_never_the_key(built):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_other_accounts_can_read_what_is_published_and_nothing_else(built):
+    key = (built / "pii.key").read_text().strip().encode()
+    assert stat.S_IMODE(built.stat().st_mode) == 0o755  # readers reach what is published
+    readable = []
+    for path in built.rglob("*"):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if path.relative_to(built).parts[0] in PUBLISHED:
+            wanted = 0o055 if path.is_dir() else 0o044  # group and others: read (and enter)
+            assert mode & wanted == wanted, f"{path} is {oct(mode)}: readers cannot open it"
+            readable += [path] if path.is_file() else []
+        elif path.parent == built:  # a closed folder closes everything in it
+            assert mode & 0o077 == 0, f"{path} is {oct(mode)}: other accounts can reach it"
+    private = {path.name for path in built.iterdir()} - PUBLISHED
+    assert private == {"warehouse.duckdb", "pii.key", "dbt-build-basis"} | {
+        "dbt-target",
+        "logs",
+        "dagster",
+        "tmp",
+    }
+    names = {path.relative_to(built).as_posix() for path in readable}
+    assert {"serving.duckdb", "quality/index.html", "docs/index.html"} <= names
+    # The key is in dbt's target folder, and in nothing another account can open.
+    assert key in (built / "dbt-target" / "manifest.json").read_bytes()
+    for path in readable:
+        assert key not in path.read_bytes(), path
+
+
+@pytest.fixture
+def usual_umask():
+    """The usual default, under which earlier versions left their files open; restored after
+    (a run leaves this process's umask private)."""
+    before = os.umask(0o022)
+    yield
+    os.umask(before)
+
+
+def test_a_run_writes_private_files_and_closes_what_an_earlier_version_left_open(
+    tmp_path, usual_umask
+):
+    """Through the resource every run opens, from the CLI or the Dagster UI alike."""
+    home = tmp_path / "home"
+    (home / "dbt-target").mkdir(parents=True)
+    (home / "docs").mkdir()
+    for name in ("warehouse.duckdb", "dbt-target/manifest.json", "docs/index.html"):
+        (home / name).write_text("x")
+
+    @dg.asset
+    def writes(warehouse: WarehouseResource) -> None:
+        (Path(warehouse.home) / "logs").mkdir()
+        (Path(warehouse.home) / "logs" / "run.log").write_text("a row")
+
+    assert dg.materialize([writes], resources={"warehouse": WarehouseResource(home=str(home))})
+    modes = {
+        path.relative_to(home).as_posix(): stat.S_IMODE(path.stat().st_mode)
+        for path in home.rglob("*")
+    }
+    assert modes == {
+        "warehouse.duckdb": 0o600,
+        "dbt-target": 0o700,
+        "dbt-target/manifest.json": 0o600,
+        "logs": 0o700,
+        "logs/run.log": 0o600,
+        "docs": 0o755,  # published: left as it was
+        "docs/index.html": 0o644,
+    }
+    make_readable(home / "logs")
+    assert stat.S_IMODE((home / "logs" / "run.log").stat().st_mode) == 0o644
+    assert stat.S_IMODE((home / "logs").stat().st_mode) == 0o755

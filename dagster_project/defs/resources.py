@@ -6,6 +6,7 @@ from contextlib import contextmanager
 import dagster as dg
 import duckdb
 
+from ..home import open_home
 from ..settings import Settings
 
 
@@ -17,6 +18,10 @@ class WarehouseResource(dg.ConfigurableResource):
     landing: str | None = None
     quarantine_threshold: float | None = None
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Every run, from the CLI or the Dagster UI, writes private working files.
+        open_home(self.settings().home)
+
     def settings(self) -> Settings:
         return Settings.load(
             home=self.home, landing=self.landing, quarantine_threshold=self.quarantine_threshold
@@ -27,7 +32,6 @@ class WarehouseResource(dg.ConfigurableResource):
         """A read-write connection to the working database, closed on exit so the dbt
         process that runs next can open the file."""
         settings = self.settings()
-        settings.home.mkdir(parents=True, exist_ok=True)
         settings.temp_dir.mkdir(parents=True, exist_ok=True)
         con = duckdb.connect(
             str(settings.warehouse_path),

@@ -14,6 +14,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from ...home import make_readable
 from ...settings import ENV_PII_KEY, Settings
 from ..publish.serving import build_basis, build_is_current, project_state, same_basis
 from ..resources import WarehouseResource
@@ -82,10 +83,12 @@ def dbt_models(
     state = project_state()
     if docs_state.is_file() and docs_state.read_text() == state:
         context.log.info("dbt project unchanged since the docs were generated: docs kept")
-    elif generate_docs(dbt, settings):
-        docs_state.write_text(state)
     else:
-        context.log.warning(f"dbt docs generate failed; see {settings.docs_path / 'dbt.log'}")
+        if generate_docs(dbt, settings):
+            docs_state.write_text(state)
+        else:
+            context.log.warning(f"dbt docs generate failed; see {settings.docs_path / 'dbt.log'}")
+        make_readable(settings.docs_path)
 
 
 # The docs describe the project (lineage, descriptions, columns and types), not the data: they

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 
+from ...home import make_readable
 from ...settings import DBT_PROJECT_DIR, SEEDS_DIR
 from ..ingest import contract
 from ..ingest.contract import ENTITIES
@@ -135,6 +136,7 @@ def publish(warehouse: Path, serving: Path) -> dict[str, int]:
         _create_freshness(con, publish_id, relations)
         con.execute("checkpoint snapshot")
         con.execute("detach snapshot")
+        make_readable(staged)  # private, as every file the pipeline creates, until shared
         os.replace(staged, serving)
     except BaseException:
         staged.unlink(missing_ok=True)

@@ -27,6 +27,7 @@ import duckdb
 from data_tests import SUITES, Check, Suite
 from data_tests.common import ERROR, NEW_LOADS
 
+from ...home import make_readable
 from ..ingest.contract import Entity
 from ..ingest.tables import insert_rows
 from .data_docs import DATA_DOCS_INDEX
@@ -107,6 +108,7 @@ class DataDocs:
             _held_suite(_gx(), context, suite)
         suites = [ExpectationSuiteIdentifier(name=suite.name) for suite in SUITES.values()]
         context.build_data_docs(resource_identifiers=[*self.pending, *suites])
+        make_readable(self.root)
         self.pending.clear()
 
 

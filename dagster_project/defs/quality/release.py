@@ -15,6 +15,7 @@ from typing import TextIO
 
 import duckdb
 
+from ...home import open_home
 from ..ingest.tables import create_tables
 from .gate import BLOCKED, PUBLISHED
 
@@ -41,6 +42,7 @@ def release_load(warehouse: Path, load_id: str, reason: str, user: str | None = 
         raise ReleaseError("say why the load may be published: --reason TEXT is recorded")
     if not warehouse.exists():
         raise ReleaseError(f"there is no working database at {warehouse}; run `trustwh run` first")
+    open_home(warehouse.parent)  # its WAL holds the working data: private
     try:
         con = duckdb.connect(str(warehouse))
     except duckdb.Error as error:

@@ -27,6 +27,7 @@ import duckdb
 import jinja2
 from markupsafe import Markup, escape
 
+from ...home import make_readable
 from ...local_server import serve_until_stopped
 from ...settings import Settings
 from .data_docs import DATA_DOCS_INDEX, try_make_offline
@@ -708,6 +709,7 @@ def write_report(html: str, out_dir: Path) -> Path:
     staged = out_dir / f".index-{uuid.uuid4().hex[:8]}.html"
     try:
         staged.write_text(html, encoding="utf-8")
+        make_readable(out_dir)  # the page, the folder and the GX pages it links
         os.replace(staged, target)
     finally:
         staged.unlink(missing_ok=True)
