@@ -6,6 +6,7 @@ import contextlib
 import functools
 import http.server
 import logging
+import re
 import time
 import urllib.parse
 from collections import defaultdict
@@ -15,6 +16,7 @@ from datetime import datetime
 import duckdb
 from rich.console import Console
 
+from .defs.ingest.contract import ENTITIES
 from .local_server import serve_until_stopped
 from .settings import Settings
 
@@ -24,6 +26,10 @@ STEP_LABELS = {
     "serving__database": "publish serving.duckdb",
     "quality__report": "write the governance report",
 }
+
+
+# The ingest's line per landed file: `<entity>/<file name>: <status>, …`.
+_FILE_LINE = re.compile(rf"^({'|'.join(ENTITIES)})/[^/]+: [a-z]+, ")
 
 
 @dataclass
@@ -54,7 +60,12 @@ class _ProgressHandler(logging.Handler):
         step = meta.get("step_key") or ""
         label = STEP_LABELS.get(step, step)
         if event is None:
-            return  # the ingest's per-file lines: the summary lists the files to look at
+            # A warning is shown, except the ingest's lines per file: the summary lists the
+            # files to look at.
+            message = meta.get("orig_message") or record.getMessage()
+            if record.levelno >= logging.WARNING and not _FILE_LINE.match(message):
+                self.console.print(f"    [yellow]warning[/yellow] {label}: {message}")
+            return
         kind = event.event_type_value
         if kind == "STEP_START":
             self.started[step] = time.perf_counter()

@@ -9,10 +9,13 @@ import re
 import shutil
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import duckdb
 import pytest
 
+from dagster_project.defs.dbt.project import dbt_project
+from dagster_project.defs.publish.serving import project_tables
 from dagster_project.sample_data.generate import generate
 
 from .exports import order, refund, write_export
@@ -485,6 +488,42 @@ def _full_refresh(home) -> bool:
     """Whether the home's last dbt build was a full refresh."""
     results = json.loads((home / "dbt-target" / "run_results.json").read_text())
     return results["args"].get("full_refresh", False)
+
+
+def test_a_table_the_project_no_longer_builds_is_not_published(tmp_path):
+    """A mart removed or renamed in the dbt project keeps its table in the working database,
+    frozen at its last build: BI must not read it as current."""
+    landing, home = tmp_path / "landing", tmp_path / "home"
+    _one_order_built(landing, home)
+    with duckdb.connect(str(home / "warehouse.duckdb")) as con:
+        # What a rename of store_daily_gmv and a removed quality model leave behind.
+        con.execute("create table marts.daily_gmv as select * from marts.store_daily_gmv")
+        con.execute("create table quality.orphan_orders as select 1 as orders")
+    write_export(
+        landing, "orders", "orders_20211202.csv", [_paid("1000000002", "B2", "2021-12-01 20:00:00")]
+    )
+    code, output = trustwh("run", "--landing", landing, "--home", home)
+    assert code == 0, output
+    served = {
+        (schema, name)
+        for schema, name in query(
+            home / "serving.duckdb",
+            "select table_schema, table_name from information_schema.tables",
+        )
+    }
+    assert ("marts", "daily_gmv") not in served and ("quality", "orphan_orders") not in served
+    assert {name for schema, name in served if schema == "marts"} == {
+        name
+        for schema, name in project_tables(Path(dbt_project.manifest_path))
+        if schema == "marts"
+    }
+    assert query(home / "serving.duckdb", "select orders from marts.store_daily_gmv") == [
+        (1,),
+        (1,),
+    ]
+    said = " ".join(output.split())  # the console wraps long lines
+    assert "warning publish serving.duckdb: not published" in said, output
+    assert "marts.daily_gmv, quality.orphan_orders" in said, output
 
 
 def test_after_a_build_that_did_not_finish_the_next_one_is_a_full_refresh(tmp_path, monkeypatch):

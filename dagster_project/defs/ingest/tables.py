@@ -66,6 +66,15 @@ PUBLISH_LOG_COLUMNS = {
     "state": "varchar",  # published loads and dbt project this publish was built from
 }
 
+# The quality tables the pipeline keeps itself (dbt builds the others); all are published.
+QUALITY_TABLES = {
+    "load_ledger": LEDGER_COLUMNS,
+    "quarantine": QUARANTINE_COLUMNS,
+    "check_results": CHECK_RESULT_COLUMNS,
+    "publish_log": PUBLISH_LOG_COLUMNS,
+    "releases": RELEASE_COLUMNS,
+}
+
 
 def insert_rows(con: Any, into: str, rows: Sequence[Sequence[Any]]) -> None:
     """Run `into` (`insert into <table>`, with a column list or `or replace` as needed) over
@@ -127,14 +136,6 @@ def create_tables(con: duckdb.DuckDBPyConnection) -> None:
         for name, sql_type in columns.items():
             if name not in present:
                 con.execute(f"alter table {raw_table(entity)} add column {name} {sql_type}")
-    con.execute(
-        f"create table if not exists quality.load_ledger (\n    {_columns_sql(LEDGER_COLUMNS)}\n)"
-    )
     con.execute(FILE_DIGESTS_DDL)
-    for name, columns in (
-        ("quarantine", QUARANTINE_COLUMNS),
-        ("check_results", CHECK_RESULT_COLUMNS),
-        ("publish_log", PUBLISH_LOG_COLUMNS),
-        ("releases", RELEASE_COLUMNS),
-    ):
+    for name, columns in QUALITY_TABLES.items():
         con.execute(f"create table if not exists quality.{name} (\n    {_columns_sql(columns)}\n)")

@@ -1,11 +1,14 @@
 """The publish step: the serving database BI tools read."""
 
+from pathlib import Path
+
 import dagster as dg
 
 from ..dbt.assets import dbt_models
+from ..dbt.project import dbt_project
 from ..ingest.assets import LEDGER_KEY, QUARANTINE_KEY
 from ..resources import WarehouseResource
-from .serving import publish
+from .serving import project_tables, publish
 
 SERVING_KEY = dg.AssetKey(["serving", "database"])
 PUBLISHED_DEPS = [key for key in dbt_models.keys if key.path[0] in ("marts", "quality")] + [
@@ -18,8 +21,16 @@ PUBLISHED_DEPS = [key for key in dbt_models.keys if key.path[0] in ("marts", "qu
 def serving_database(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """`serving.duckdb`: marts and quality reports, swapped in whole after a successful build."""
     settings = warehouse.settings()
-    mart_rows = publish(settings.warehouse_path, settings.serving_path)
+    models = project_tables(Path(dbt_project.manifest_path))
+    published = publish(settings.warehouse_path, settings.serving_path, models)
+    mart_rows = published.mart_rows
     context.log.info(f"published {len(mart_rows)} marts to {settings.serving_path}")
+    if published.left_out:
+        context.log.warning(
+            f"not published, as no dbt model builds them any more (removed or renamed): "
+            f"{', '.join(published.left_out)}. They stay in the working database until "
+            "dropped there."
+        )
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(settings.serving_path)),

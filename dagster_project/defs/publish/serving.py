@@ -14,8 +14,10 @@ import hashlib
 import json
 import os
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 
@@ -23,6 +25,7 @@ from ...home import make_readable
 from ...settings import DBT_PROJECT_DIR, SEEDS_DIR
 from ..ingest import contract
 from ..ingest.contract import ENTITIES
+from ..ingest.tables import QUALITY_TABLES
 
 PUBLISHED_SCHEMAS = ("marts", "quality")
 CONTRACT_FILE = Path(contract.__file__)
@@ -95,23 +98,52 @@ def last_published_state(con: duckdb.DuckDBPyConnection) -> str | None:
     return row[0] if row else None
 
 
-def publish(warehouse: Path, serving: Path) -> dict[str, int]:
-    """Snapshot marts and quality into a new file and swap it in; return mart row counts."""
+def project_tables(manifest: Path) -> set[tuple[str, str]]:
+    """The tables the dbt project builds in the published schemas, as (schema, table)."""
+    nodes = json.loads(manifest.read_text(encoding="utf-8"))["nodes"].values()
+    return {
+        (node["schema"], node["alias"])
+        for node in nodes
+        if node["resource_type"] == "model"
+        and node["schema"] in PUBLISHED_SCHEMAS
+        and node["config"]["materialized"] != "ephemeral"
+    }
+
+
+@dataclass
+class Published:
+    mart_rows: dict[str, int]  # rows of each mart published
+    # Tables of the published schemas that the project no longer builds: not published.
+    left_out: list[str]
+
+
+def publish(warehouse: Path, serving: Path, models: set[tuple[str, str]]) -> Published:
+    """Snapshot marts and quality into a new file and swap it in. Only what the project
+    defines is published: the dbt `models` (schema, table) of the published schemas and the
+    pipeline's own quality tables. A mart removed or renamed in the project keeps its table
+    in the working database, and BI must not read it as current."""
     staged = serving.with_name(f".{serving.stem}-{uuid.uuid4().hex[:8]}.duckdb")
     con = duckdb.connect(str(warehouse))
     publish_id = None
+    wanted = models | {("quality", name) for name in QUALITY_TABLES}
     try:
-        # A double underscore marks what a build keeps for itself (an incremental mart's
-        # `__changed` keys, dbt's `__dbt_tmp` and `__dbt_backup`): never published.
-        relations = con.execute(
+        present = con.execute(
             """
             select table_schema, table_name from information_schema.tables
             where table_catalog = current_database() and table_schema in ('marts', 'quality')
-                and not contains(table_name, '__')
             order by table_schema, table_name
             """
         ).fetchall()
-        _refuse_personal_data(con, relations)
+        relations = [relation for relation in present if relation in wanted]
+        # A double underscore marks what a build keeps for itself (an incremental mart's
+        # `__changed` keys, dbt's `__dbt_tmp` and `__dbt_backup`): not worth a word.
+        left_out = [
+            f"{schema}.{name}"
+            for schema, name in present
+            if (schema, name) not in wanted and "__" not in name
+        ]
+        columns = _columns(con, relations)
+        _refuse_personal_data(columns)
         mart_rows = {
             name: con.execute(f"select count(*) from marts.{name}").fetchone()[0]
             for schema, name in relations
@@ -132,7 +164,7 @@ def publish(warehouse: Path, serving: Path) -> dict[str, int]:
         for schema, name in relations:
             select = SERVING_SELECTS.get((schema, name), f"select * from {schema}.{name}")
             con.execute(f"create table snapshot.{schema}.{name} as {select}")
-        _keep_not_null(con)
+        _keep_not_null(con, columns)
         _create_freshness(con, publish_id, relations)
         con.execute("checkpoint snapshot")
         con.execute("detach snapshot")
@@ -146,21 +178,18 @@ def publish(warehouse: Path, serving: Path) -> dict[str, int]:
         raise
     finally:
         con.close()
-    return mart_rows
+    return Published(mart_rows, left_out)
 
 
-def _keep_not_null(con: duckdb.DuckDBPyConnection) -> None:
+def _keep_not_null(con: duckdb.DuckDBPyConnection, columns: list[Column]) -> None:
     """The marts' NOT NULL columns (their contracts' `not_null` constraints) stay NOT NULL in
     the serving copy, which `create table … as` does not carry over: BI tools show it."""
-    for name, column in con.execute(
-        """
-        select table_name, column_name from information_schema.columns
-        where table_catalog = current_database() and table_schema = 'marts'
-            and is_nullable = 'NO' and not contains(table_name, '__')
-        order by table_name, ordinal_position
-        """
-    ).fetchall():
-        con.execute(f'alter table snapshot.marts.{name} alter column "{column}" set not null')
+    for column in columns:
+        if column.schema == "marts" and not column.nullable:
+            con.execute(
+                f'alter table snapshot.marts.{column.table} alter column "{column.name}" '
+                "set not null"
+            )
 
 
 def _create_freshness(
@@ -191,14 +220,32 @@ def _create_freshness(
     )
 
 
-def _refuse_personal_data(con: duckdb.DuckDBPyConnection, relations: list[tuple[str, str]]) -> None:
-    columns = con.execute(
-        """
-        select table_schema || '.' || table_name || '.' || column_name, column_name
-        from information_schema.columns
-        where table_catalog = current_database() and table_schema in ('marts', 'quality')
-        """
-    ).fetchall()
-    leaks = [qualified for qualified, column in columns if column in PERSONAL_COLUMNS]
+def _refuse_personal_data(columns: list[Column]) -> None:
+    leaks = [column.qualified for column in columns if column.name in PERSONAL_COLUMNS]
     if leaks:
         raise PublishError(f"personal data may not be published: {', '.join(leaks)}")
+
+
+class Column(NamedTuple):
+    schema: str
+    table: str
+    name: str
+    nullable: bool
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.table}.{self.name}"
+
+
+def _columns(con: duckdb.DuckDBPyConnection, relations: list[tuple[str, str]]) -> list[Column]:
+    """The columns of `relations` in the working database, in order."""
+    rows = con.execute(
+        """
+        select table_schema, table_name, column_name, is_nullable = 'YES'
+        from information_schema.columns
+        where table_catalog = current_database() and table_schema in ('marts', 'quality')
+        order by table_schema, table_name, ordinal_position
+        """
+    ).fetchall()
+    published = set(relations)
+    return [Column(*row) for row in rows if (row[0], row[1]) in published]
