@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from .home import open_home
+from .home import home_busy, open_home
 from .runner import Outcome, ledger_summary, run_job, serve_docs, up_to_date
 from .settings import Settings, SettingsError
 
@@ -118,6 +118,9 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         f"trust-warehouse: landing [bold]{settings.landing}[/bold] → home "
         f"[bold]{settings.home}[/bold]"
     )
+    if busy := home_busy(settings.home):
+        console.print(f"[yellow]{busy}[/yellow]")
+        return 3
     if not args.force and (published_at := up_to_date(settings)) is not None:
         console.print(
             f"Nothing new in {settings.landing}: every file is loaded and "

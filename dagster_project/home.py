@@ -9,17 +9,24 @@ Dagster's storage may quote rows in an error.
 
 To limit who reads what is published, restrict the home folder itself: its mode is left alone
 once it exists.
+
+One run at a time builds a home: a run holds `run.lock` from start to end, from the CLI or the
+Dagster UI alike, and a second one does not start.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import stat
+import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 PUBLISHED = frozenset({"serving.duckdb", "docs", "quality"})
+RUN_LOCK = "run.lock"
 # Files and folders created with it are the owner's only.
 PRIVATE_UMASK = 0o077
 SHARED_FILE, SHARED_FOLDER = 0o644, 0o755
@@ -62,3 +69,50 @@ def _tree(path: Path) -> Iterator[Path]:
         for root, folders, files in os.walk(path):
             for name in folders + files:
                 yield Path(root, name)
+
+
+class HomeBusy(Exception):
+    """Another run is building the home."""
+
+
+def lock_home(home: Path, wait: float = 2.0) -> int:
+    """Take the home's run lock for this run; return its descriptor, for `unlock_home`. The
+    lock is the kernel's (flock): it goes with the process, however that ends. Tried for
+    `wait` seconds: `home_busy` holds it for an instant to ask."""
+    path = home / RUN_LOCK
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() < deadline:
+                time.sleep(0.1)
+                continue
+            holder = os.read(descriptor, 200).decode(errors="replace").strip()
+            os.close(descriptor)
+            raise HomeBusy(
+                f"another run is building {home} ({holder or 'another process'}); this one "
+                "did not start. Run again when it has finished."
+            ) from None
+    os.ftruncate(descriptor, 0)
+    os.write(
+        descriptor, f"process {os.getpid()}, since {datetime.now():%Y-%m-%d %H:%M:%S}".encode()
+    )
+    return descriptor
+
+
+def unlock_home(descriptor: int) -> None:
+    os.close(descriptor)  # closing the descriptor releases the lock
+
+
+def home_busy(home: Path) -> str | None:
+    """Why a run cannot start now (another holds the run lock), or None."""
+    if not (home / RUN_LOCK).exists():
+        return None
+    try:
+        unlock_home(lock_home(home, wait=0))
+    except HomeBusy as busy:
+        return str(busy)
+    return None

@@ -60,10 +60,11 @@ class _ProgressHandler(logging.Handler):
         step = meta.get("step_key") or ""
         label = STEP_LABELS.get(step, step)
         if event is None:
-            # A warning is shown, except the ingest's lines per file: the summary lists the
-            # files to look at.
+            # A step's warning is shown, except the ingest's lines per file (the summary lists
+            # the files to look at); Dagster's own about steps that never started are not.
             message = meta.get("orig_message") or record.getMessage()
-            if record.levelno >= logging.WARNING and not _FILE_LINE.match(message):
+            started = step in self.started
+            if record.levelno >= logging.WARNING and started and not _FILE_LINE.match(message):
                 self.console.print(f"    [yellow]warning[/yellow] {label}: {message}")
             return
         kind = event.event_type_value
@@ -73,10 +74,10 @@ class _ProgressHandler(logging.Handler):
         elif kind == "STEP_SUCCESS":
             seconds = time.perf_counter() - self.started.get(step, time.perf_counter())
             self.console.print(f"[green]✓[/green] {label} [dim]{seconds:.1f}s[/dim]")
-        elif kind == "STEP_FAILURE":
-            error = event.step_failure_data.error
-            message = error.message.strip().splitlines()[0] if error else "failed"
-            self.failures.append((step, message))
+        elif kind in ("STEP_FAILURE", "RESOURCE_INIT_FAILURE"):
+            message = _error_line(event.event_specific_data.error)
+            label = label or "the run's start"
+            self.failures.append((step or label, message))
             self.console.print(f"[red]✗[/red] {label}: {message}")
         elif kind == "STEP_SKIPPED":
             why = "a blocking check failed" if self.failed_checks else "nothing new upstream"
@@ -87,6 +88,17 @@ class _ProgressHandler(logging.Handler):
                 name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
                 self.failed_checks.append(name)
                 self.console.print(f"    [red]check failed[/red] {name}")
+
+
+def _error_line(error) -> str:
+    """The first line of what went wrong, under Dagster's wrappers ("Error occurred while
+    executing op …") and without the exception's module path."""
+    if error is None:
+        return "failed"
+    while error.cause is not None and error.cls_name.startswith("Dagster"):
+        error = error.cause
+    line = error.message.strip().splitlines()[0] if error.message.strip() else error.cls_name
+    return re.sub(r"^[\w.]+: ", "", line)
 
 
 def _no_unevaluated_checks(record: logging.LogRecord) -> bool:

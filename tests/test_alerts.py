@@ -125,13 +125,13 @@ def _warehouse_with_blocked_load(home: Path, load_id: str) -> None:
 
 
 def _tick(home: Path, cursor: str | None, instance: dg.DagsterInstance):
-    context = dg.build_sensor_context(
+    with dg.build_sensor_context(
         instance=instance,
         cursor=cursor,
         resources={"warehouse": WarehouseResource(home=str(home))},
-    )
-    result = blocked_load_alert(context)
-    return result, context.cursor
+    ) as context:
+        result = blocked_load_alert(context)
+        return result, context.cursor
 
 
 def test_the_blocked_load_sensor_alerts_each_newly_blocked_load_once(
@@ -209,14 +209,14 @@ def test_a_failed_run_is_alerted_with_its_run_id(tmp_path, webhook, monkeypatch)
         failure = next(
             event for event in result.all_events if event.event_type_value == "PIPELINE_FAILURE"
         )
-        context = dg.build_run_status_sensor_context(
+        with dg.build_run_status_sensor_context(
             sensor_name="run_failure_alert",
             dagster_event=failure,
             dagster_instance=instance,
             dagster_run=result.dagster_run,
             resources={"warehouse": WarehouseResource(home=str(home))},
-        ).for_run_failure()
-        run_failure_alert(context)
+        ) as context:
+            run_failure_alert(context.for_run_failure())
     [line] = _lines(home / "logs" / "alerts.log")
     assert line["kind"] == "run_failure" and line["run_id"] == result.run_id
     assert line["job"] == "_failing_job" and line["reason"]

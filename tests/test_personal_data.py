@@ -264,7 +264,7 @@ def test_other_accounts_can_read_what_is_published_and_nothing_else(built):
         elif path.parent == built:  # a closed folder closes everything in it
             assert mode & 0o077 == 0, f"{path} is {oct(mode)}: other accounts can reach it"
     private = {path.name for path in built.iterdir()} - PUBLISHED
-    assert private == {"warehouse.duckdb", "pii.key", "dbt-build-basis"} | {
+    assert private == {"warehouse.duckdb", "pii.key", "dbt-build-basis", "run.lock"} | {
         "dbt-target",
         "logs",
         "dagster",
@@ -313,6 +313,7 @@ def test_a_run_writes_private_files_and_closes_what_an_earlier_version_left_open
         "dbt-target/manifest.json": 0o600,
         "logs": 0o700,
         "logs/run.log": 0o600,
+        "run.lock": 0o600,
         "docs": 0o755,  # published: left as it was
         "docs/index.html": 0o644,
     }

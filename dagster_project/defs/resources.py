@@ -5,8 +5,9 @@ from contextlib import contextmanager
 
 import dagster as dg
 import duckdb
+from pydantic import PrivateAttr
 
-from ..home import open_home
+from ..home import lock_home, open_home, unlock_home
 from ..settings import Settings
 
 
@@ -18,9 +19,22 @@ class WarehouseResource(dg.ConfigurableResource):
     landing: str | None = None
     quarantine_threshold: float | None = None
 
+    _run_lock: int | None = PrivateAttr(default=None)
+
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        # Every run, from the CLI or the Dagster UI, writes private working files.
-        open_home(self.settings().home)
+        # Every run, from the CLI or the Dagster UI, passes here once: it writes private
+        # working files, and holds the home for itself until it ends. A sensor's tick, which
+        # only reads, does neither.
+        if context.run is None:
+            return
+        home = self.settings().home
+        open_home(home)
+        self._run_lock = lock_home(home)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._run_lock is not None:
+            unlock_home(self._run_lock)
+            self._run_lock = None
 
     def settings(self) -> Settings:
         return Settings.load(

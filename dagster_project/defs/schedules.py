@@ -5,6 +5,7 @@ import hashlib
 import dagster as dg
 
 from .ingest.contract import ENTITIES
+from .quality.alerts import BUSY_STATUSES
 from .resources import WarehouseResource
 
 trustwh_job = dg.define_asset_job(
@@ -25,6 +26,9 @@ daily_schedule = dg.ScheduleDefinition(
 def landing_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
     """Start a run when the landing folder's files change (new, corrected or removed files)."""
     landing = warehouse.settings().landing
+    if context.instance.get_runs(dg.RunsFilter(statuses=BUSY_STATUSES), limit=1):
+        # One run at a time builds the home; the cursor stays, so the files start the next.
+        return dg.SkipReason("a run is in progress; looking again after it")
     listing = sorted(
         f"{path.relative_to(landing)}:{path.stat().st_size}:{path.stat().st_mtime_ns}"
         for entity in ENTITIES

@@ -1,0 +1,90 @@
+"""One run at a time builds a home: a second `trustwh run`, a run from the Dagster UI or the
+landing sensor's next tick finds the home's run lock held and does not start."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import dagster as dg
+from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
+from rich.console import Console
+
+from dagster_project.defs.resources import WarehouseResource
+from dagster_project.defs.schedules import landing_sensor
+from dagster_project.home import home_busy, lock_home, unlock_home
+from dagster_project.runner import run_job
+from dagster_project.settings import Settings
+
+from .exports import order, write_export
+from .runs import query, trustwh
+
+
+def test_a_second_run_does_not_start_while_one_builds_the_home(tmp_path):
+    landing, home = tmp_path / "landing", tmp_path / "home"
+    write_export(landing, "orders", "orders_20211201.csv", [order("1000000001")])
+    home.mkdir()
+    held = lock_home(home)  # as the run building the home holds it
+    try:
+        assert f"process {os.getpid()}" in home_busy(home)
+        code, output = trustwh("run", "--landing", landing, "--home", home)
+        assert code == 3, output
+        said = " ".join(output.split())
+        assert f"another run is building {home} (process {os.getpid()}, since " in said
+        assert "this one did not start" in said and "Traceback" not in output
+        # A run that passed that check in the same instant (or one started from the Dagster
+        # UI) stops when its resources start, before it reads a file.
+        settings = Settings.load(home=home, landing=landing)
+        outcome = run_job(settings, Console(file=open(os.devnull, "w")))  # noqa: SIM115
+        assert not outcome.success
+        assert outcome.failed_step == "the run's start"
+        assert outcome.error.startswith(f"another run is building {home}"), outcome.error
+        assert not (home / "warehouse.duckdb").exists()
+    finally:
+        unlock_home(held)
+    assert home_busy(home) is None
+    code, output = trustwh("run", "--landing", landing, "--home", home)
+    assert code == 0, output
+    assert query(home / "serving.duckdb", "select count(*) from marts.store_daily_gmv") == [(1,)]
+    assert home_busy(home) is None  # the run let go of the home when it ended
+
+
+def test_the_landing_sensor_waits_for_the_run_in_progress(tmp_path):
+    landing, home = tmp_path / "landing", tmp_path / "home"
+    write_export(landing, "orders", "orders_20211201.csv", [order("1000000001")])
+    warehouse = WarehouseResource(home=str(home), landing=str(landing))
+
+    def tick(instance: dg.DagsterInstance) -> tuple[object, str | None]:
+        with dg.build_sensor_context(
+            instance=instance, cursor=None, resources={"warehouse": warehouse}
+        ) as context:
+            return landing_sensor(context), context.cursor
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        building = DagsterRun(job_name="trustwh", status=DagsterRunStatus.STARTED)
+        instance.add_run(building)
+        result, cursor = tick(instance)
+        assert isinstance(result, dg.SkipReason) and "in progress" in result.skip_message
+        assert cursor is None  # the new file still starts the next run
+        instance.report_run_failed(building)
+        result, cursor = tick(instance)
+        assert isinstance(result, dg.RunRequest) and cursor
+
+
+def test_the_lock_is_let_go_when_its_process_ends(tmp_path):
+    """A run killed mid-build leaves no lock behind: the kernel drops it with the process."""
+    home = tmp_path / "home"
+    home.mkdir()
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, sys; from pathlib import Path; from dagster_project.home import "
+            "lock_home; lock_home(Path(sys.argv[1])); os.kill(os.getpid(), 9)",
+            str(home),
+        ],
+        check=False,
+    )
+    assert "process" in (home / "run.lock").read_text()  # it held the lock, then died
+    assert home_busy(home) is None
