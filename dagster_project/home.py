@@ -74,6 +74,13 @@ def _tree(path: Path) -> Iterator[Path]:
 class HomeBusy(Exception):
     """Another run is building the home."""
 
+    def __init__(self, home: Path, holder: str) -> None:
+        self.home, self.holder = home, holder
+        super().__init__(
+            f"another run is building {home} ({holder}); this one did not start. Run again "
+            "when it has finished."
+        )
+
 
 def lock_home(home: Path, wait: float = 2.0) -> int:
     """Take the home's run lock for this run; return its descriptor, for `unlock_home`. The
@@ -92,10 +99,7 @@ def lock_home(home: Path, wait: float = 2.0) -> int:
                 continue
             holder = os.read(descriptor, 200).decode(errors="replace").strip()
             os.close(descriptor)
-            raise HomeBusy(
-                f"another run is building {home} ({holder or 'another process'}); this one "
-                "did not start. Run again when it has finished."
-            ) from None
+            raise HomeBusy(home, holder or "another process") from None
     os.ftruncate(descriptor, 0)
     os.write(
         descriptor, f"process {os.getpid()}, since {datetime.now():%Y-%m-%d %H:%M:%S}".encode()

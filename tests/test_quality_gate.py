@@ -5,6 +5,7 @@ corrected file. Real DuckDB files, real GX, real `trustwh run`s on small generat
 from __future__ import annotations
 
 import getpass
+import os
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ from dagster_project.defs.quality.expectations import (
     asset_check_specs,
     validate_loads,
 )
+from dagster_project.home import home_busy, lock_home, unlock_home
 from data_tests import SUITES
 
 from .exports import order, refund, write_export
@@ -462,6 +464,28 @@ def test_release_says_so_when_a_build_holds_the_database(con, tmp_path):
         holder.kill()
         holder.wait()
     assert code == 2 and "in use by a running build" in output and "Traceback" not in output
+
+
+def test_release_waits_for_no_run_and_holds_the_home_while_it_writes(con, tmp_path):
+    entry = land(con, tmp_path, "orders", {"orders_20210902.csv": [order(), order("x")]})
+    [blocked] = entry.values()
+    validate_loads(con, ORDERS, [blocked])
+    con.close()
+    assert query(tmp_path / "warehouse.duckdb", "select status from quality.load_ledger") == [
+        ("blocked",)
+    ]
+    held = lock_home(tmp_path)  # as a run building the home holds it
+    try:
+        code, output = trustwh("release", blocked.load_id, "--reason", "x", "--home", tmp_path)
+    finally:
+        unlock_home(held)
+    said = " ".join(output.split())
+    assert code == 2 and f"a run is building {tmp_path} (process {os.getpid()}" in said, output
+    assert "release the load when it has finished" in said and "Traceback" not in output
+    assert query(tmp_path / "warehouse.duckdb", "select count(*) from quality.releases") == [(0,)]
+    code, output = trustwh("release", blocked.load_id, "--reason", "x", "--home", tmp_path)
+    assert code == 0, output
+    assert home_busy(tmp_path) is None  # and it let go
 
 
 # --- The whole job: `trustwh run`, release, a corrected re-export, run again --------------

@@ -15,7 +15,7 @@ from typing import TextIO
 
 import duckdb
 
-from ...home import open_home
+from ...home import HomeBusy, lock_home, open_home, unlock_home
 from ..ingest.tables import create_tables
 from .gate import BLOCKED, PUBLISHED
 
@@ -42,7 +42,21 @@ def release_load(warehouse: Path, load_id: str, reason: str, user: str | None = 
         raise ReleaseError("say why the load may be published: --reason TEXT is recorded")
     if not warehouse.exists():
         raise ReleaseError(f"there is no working database at {warehouse}; run `trustwh run` first")
-    open_home(warehouse.parent)  # its WAL holds the working data: private
+    home = warehouse.parent
+    open_home(home)  # the database's WAL holds the working data: private
+    try:
+        held = lock_home(home)  # a run would read the ledger while it changes
+    except HomeBusy as busy:
+        raise ReleaseError(
+            f"a run is building {home} ({busy.holder}); release the load when it has finished"
+        ) from None
+    try:
+        return _release(warehouse, load_id, reason, user)
+    finally:
+        unlock_home(held)
+
+
+def _release(warehouse: Path, load_id: str, reason: str, user: str | None) -> Release:
     try:
         con = duckdb.connect(str(warehouse))
     except duckdb.Error as error:
