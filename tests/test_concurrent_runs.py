@@ -12,7 +12,7 @@ from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
 from rich.console import Console
 
 from dagster_project.defs.resources import WarehouseResource
-from dagster_project.defs.schedules import landing_sensor
+from dagster_project.defs.schedules import daily_schedule, landing_sensor
 from dagster_project.home import home_busy, lock_home, unlock_home
 from dagster_project.runner import run_job
 from dagster_project.settings import Settings
@@ -70,6 +70,18 @@ def test_the_landing_sensor_waits_for_the_run_in_progress(tmp_path):
         instance.report_run_failed(building)
         result, cursor = tick(instance)
         assert isinstance(result, dg.RunRequest) and cursor
+
+
+def test_the_daily_schedule_starts_no_run_while_one_builds_the_home():
+    with dg.instance_for_test() as instance:  # a schedule's context needs a persistent one
+
+        def tick():
+            return daily_schedule(dg.build_schedule_context(instance=instance))
+
+        assert isinstance(tick(), dg.RunRequest)
+        instance.add_run(DagsterRun(job_name="trustwh", status=DagsterRunStatus.STARTED))
+        skipped = tick()
+        assert isinstance(skipped, dg.SkipReason) and "in progress" in skipped.skip_message
 
 
 def test_the_lock_is_let_go_when_its_process_ends(tmp_path):
