@@ -17,6 +17,7 @@ import duckdb
 from rich.console import Console
 
 from .defs.ingest.contract import ENTITIES
+from .errors import error_line
 from .local_server import serve_until_stopped
 from .settings import Settings
 
@@ -75,7 +76,7 @@ class _ProgressHandler(logging.Handler):
             seconds = time.perf_counter() - self.started.get(step, time.perf_counter())
             self.console.print(f"[green]✓[/green] {label} [dim]{seconds:.1f}s[/dim]")
         elif kind in ("STEP_FAILURE", "RESOURCE_INIT_FAILURE"):
-            message = _error_line(event.event_specific_data.error)
+            message = error_line(event.event_specific_data.error)
             label = label or "the run's start"
             self.failures.append((step or label, message))
             self.console.print(f"[red]✗[/red] {label}: {message}")
@@ -88,17 +89,6 @@ class _ProgressHandler(logging.Handler):
                 name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
                 self.failed_checks.append(name)
                 self.console.print(f"    [red]check failed[/red] {name}")
-
-
-def _error_line(error) -> str:
-    """The first line of what went wrong, under Dagster's wrappers ("Error occurred while
-    executing op …") and without the exception's module path."""
-    if error is None:
-        return "failed"
-    while error.cause is not None and error.cls_name.startswith("Dagster"):
-        error = error.cause
-    line = error.message.strip().splitlines()[0] if error.message.strip() else error.cls_name
-    return re.sub(r"^[\w.]+: ", "", line)
 
 
 def _no_unevaluated_checks(record: logging.LogRecord) -> bool:

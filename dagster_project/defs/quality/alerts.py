@@ -16,6 +16,7 @@ from typing import Any
 import dagster as dg
 import duckdb
 
+from ...errors import error_line
 from ...settings import Settings
 from ..resources import WarehouseResource
 
@@ -81,9 +82,29 @@ def alert(settings: Settings, kind: str, reason: str, **ids: Any) -> dict:
 def run_failure_alert(context: dg.RunFailureSensorContext, warehouse: WarehouseResource):
     """A failed run of this code location: the serving database was left as it was."""
     run = context.dagster_run
+    alert(
+        warehouse.settings(),
+        RUN_FAILURE,
+        _failure_reason(context),
+        run_id=run.run_id,
+        job=run.job_name,
+    )
+
+
+def _failure_reason(context: dg.RunFailureSensorContext) -> str:
+    """What failed first, a step or the run's start (its resources), and why; else the run's
+    own message ("Execution of run … failed")."""
+    failures = context.instance.all_logs(
+        context.dagster_run.run_id,
+        of_type={dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RESOURCE_INIT_FAILURE},
+    )
+    for record in failures:
+        event = record.dagster_event
+        if event is not None and event.event_specific_data.error is not None:
+            where = event.step_key or "the run's start"
+            return f"{where}: {error_line(event.event_specific_data.error)}"
     message = (context.failure_event.message or "").strip()
-    reason = message.splitlines()[0] if message else "the run failed"
-    alert(warehouse.settings(), RUN_FAILURE, reason, run_id=run.run_id, job=run.job_name)
+    return message.splitlines()[0] if message else "the run failed"
 
 
 @dg.sensor(

@@ -1,0 +1,17 @@
+"""What went wrong in a run, in a line a person reads (the CLI's summary, the failure alert)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+
+def error_line(error: Any) -> str:
+    """The first line of a Dagster error (its SerializableErrorInfo), under Dagster's wrappers
+    ("Error occurred while executing op …") and without the exception's module path."""
+    if error is None:
+        return "failed"
+    while error.cause is not None and error.cls_name.startswith("Dagster"):
+        error = error.cause
+    line = error.message.strip().splitlines()[0] if error.message.strip() else error.cls_name
+    return re.sub(r"^[\w.]+: ", "", line)
