@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import stat
 import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 PUBLISHED = frozenset({"serving.duckdb", "docs", "quality"})
 RUN_LOCK = "run.lock"
@@ -49,7 +52,7 @@ def open_home(home: Path) -> None:
             with contextlib.suppress(FileNotFoundError):
                 mode = path.lstat().st_mode
                 if not stat.S_ISLNK(mode) and mode & 0o077:
-                    path.chmod(stat.S_IMODE(mode) & ~0o077)
+                    _chmod(path, stat.S_IMODE(mode) & ~0o077)
 
 
 def make_readable(path: Path) -> None:
@@ -59,7 +62,16 @@ def make_readable(path: Path) -> None:
         mode = each.lstat().st_mode
         wanted = SHARED_FOLDER if stat.S_ISDIR(mode) else SHARED_FILE
         if (stat.S_ISDIR(mode) or stat.S_ISREG(mode)) and stat.S_IMODE(mode) != wanted:
-            each.chmod(wanted)
+            _chmod(each, wanted)
+
+
+def _chmod(path: Path, mode: int) -> None:
+    """Set a mode, or say why not: a file of another account (a home once run by two)
+    cannot be changed, and that must not stop a run."""
+    try:
+        path.chmod(mode)
+    except PermissionError as error:
+        log.warning("could not set %s to mode %o: %s", path, mode, error.strerror)
 
 
 def _tree(path: Path) -> Iterator[Path]:

@@ -23,7 +23,7 @@ import pytest
 from dagster_project.defs.dbt.project import ensure_manifest
 from dagster_project.defs.ingest.contract import ENTITIES
 from dagster_project.defs.resources import WarehouseResource
-from dagster_project.home import PUBLISHED, make_readable
+from dagster_project.home import PUBLISHED, make_readable, open_home
 from dagster_project.runner import DOCS_FILES
 from dagster_project.sample_data.generate import generate
 from dagster_project.settings import ENV_MODE, ENV_PII_KEY, Settings, SettingsError
@@ -320,3 +320,23 @@ def test_a_run_writes_private_files_and_closes_what_an_earlier_version_left_open
     make_readable(home / "logs")
     assert stat.S_IMODE((home / "logs" / "run.log").stat().st_mode) == 0o644
     assert stat.S_IMODE((home / "logs").stat().st_mode) == 0o755
+
+
+def test_a_file_of_another_account_is_left_as_it_is_and_said(tmp_path, usual_umask, caplog):
+    home = tmp_path / "home"
+    (home / "logs").mkdir(parents=True)
+    (home / "logs" / "theirs.log").write_text("x")
+    (home / "logs" / "ours.log").write_text("x")
+    chmod = Path.chmod
+
+    def refused_for_theirs(path, mode, **kwargs):
+        if path.name == "theirs.log":  # as for a file another account owns, even as root
+            raise PermissionError(1, "Operation not permitted", str(path))
+        return chmod(path, mode, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Path, "chmod", refused_for_theirs)
+        open_home(home)  # no exception: the run goes on
+    assert stat.S_IMODE((home / "logs" / "ours.log").stat().st_mode) == 0o600
+    assert stat.S_IMODE((home / "logs" / "theirs.log").stat().st_mode) == 0o644
+    assert "could not set" in caplog.text and "theirs.log" in caplog.text
