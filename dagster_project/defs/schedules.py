@@ -5,7 +5,7 @@ import hashlib
 import dagster as dg
 
 from .ingest.contract import ENTITIES
-from .quality.alerts import BUSY_STATUSES
+from .quality.alerts import run_in_progress
 from .resources import WarehouseResource
 
 trustwh_job = dg.define_asset_job(
@@ -14,12 +14,8 @@ trustwh_job = dg.define_asset_job(
     description="Ingest new exports, gate them, build the dbt models and publish.",
 )
 
-
-def _run_in_progress(instance: dg.DagsterInstance) -> dg.SkipReason | None:
-    """One run at a time builds the home (its run lock): a tick during a run starts none."""
-    if instance.get_runs(dg.RunsFilter(statuses=BUSY_STATUSES), limit=1):
-        return dg.SkipReason("a run is in progress; it builds what has landed")
-    return None
+# One run at a time builds the home (its run lock): a tick during a run starts none.
+BUSY = dg.SkipReason("a run is in progress; it builds what has landed")
 
 
 @dg.schedule(
@@ -30,7 +26,7 @@ def _run_in_progress(instance: dg.DagsterInstance) -> dg.SkipReason | None:
 )
 def daily_schedule(context: dg.ScheduleEvaluationContext):
     """Once a day, whatever the sensor saw, unless a run is building the home then."""
-    return _run_in_progress(context.instance) or dg.RunRequest()
+    return BUSY if run_in_progress(context.instance) else dg.RunRequest()
 
 
 @dg.sensor(job=trustwh_job, minimum_interval_seconds=60)
@@ -38,8 +34,8 @@ def landing_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseReso
     """Start a run when the landing folder's files change (new, corrected or removed files).
     While a run is in progress the cursor stays, so files landed meanwhile start the next."""
     landing = warehouse.settings().landing
-    if busy := _run_in_progress(context.instance):
-        return busy
+    if run_in_progress(context.instance):
+        return BUSY
     listing = sorted(
         f"{path.relative_to(landing)}:{path.stat().st_size}:{path.stat().st_mtime_ns}"
         for entity in ENTITIES

@@ -31,6 +31,12 @@ BUSY_STATUSES = [
     dg.DagsterRunStatus.CANCELING,
 ]
 
+
+def run_in_progress(instance: dg.DagsterInstance) -> bool:
+    """Whether a run may hold the home (its run lock) or the working database now."""
+    return bool(instance.get_runs(dg.RunsFilter(statuses=BUSY_STATUSES), limit=1))
+
+
 log = logging.getLogger(__name__)
 
 
@@ -118,7 +124,7 @@ def blocked_load_alert(context: dg.SensorEvaluationContext, warehouse: Warehouse
     the working database, the tick is skipped and the next one catches up: a DuckDB file open
     read-only here would keep a starting build from opening it read-write."""
     settings = warehouse.settings()
-    if context.instance.get_runs(dg.RunsFilter(statuses=BUSY_STATUSES), limit=1):
+    if run_in_progress(context.instance):
         return dg.SkipReason("a run is in progress; checking after it")
     if not settings.warehouse_path.exists():
         return dg.SkipReason(f"no working database at {settings.warehouse_path} yet")
