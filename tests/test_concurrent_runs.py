@@ -4,17 +4,21 @@ landing sensor's next tick finds the home's run lock held and does not start."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
+from datetime import timedelta
 
 import dagster as dg
 from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
 from rich.console import Console
 
+from dagster_project.defs import runs
 from dagster_project.defs.resources import WarehouseResource
 from dagster_project.defs.schedules import daily_schedule, landing_sensor
 from dagster_project.home import home_busy, lock_home, unlock_home
-from dagster_project.runner import run_job
+from dagster_project.runner import open_instance, run_job
 from dagster_project.settings import Settings
 
 from .exports import order, write_export
@@ -72,11 +76,15 @@ def test_the_landing_sensor_waits_for_the_run_in_progress(tmp_path):
         assert isinstance(result, dg.RunRequest) and cursor
 
 
-def test_the_daily_schedule_starts_no_run_while_one_builds_the_home():
+def test_the_daily_schedule_starts_no_run_while_one_builds_the_home(tmp_path):
+    warehouse = WarehouseResource(home=str(tmp_path / "home"), landing=str(tmp_path))
     with dg.instance_for_test() as instance:  # a schedule's context needs a persistent one
 
         def tick():
-            return daily_schedule(dg.build_schedule_context(instance=instance))
+            with dg.build_schedule_context(
+                instance=instance, resources={"warehouse": warehouse}
+            ) as context:
+                return daily_schedule(context)
 
         assert isinstance(tick(), dg.RunRequest)
         instance.add_run(DagsterRun(job_name="trustwh", status=DagsterRunStatus.STARTED))
@@ -100,3 +108,61 @@ def test_the_lock_is_let_go_when_its_process_ends(tmp_path):
     )
     assert "process" in (home / "run.lock").read_text()  # it held the lock, then died
     assert home_busy(home) is None
+
+
+def test_a_run_killed_mid_build_is_ended_and_holds_nothing_back(tmp_path, monkeypatch):
+    """A run whose process dies stays "started" in Dagster's records. Once it is past the
+    time a starting run takes to hold the lock, a sensor tick ends it as failed and starts
+    the next run; so does the next run's start, for any others."""
+    landing, home = tmp_path / "landing", tmp_path / "home"
+    write_export(landing, "orders", "orders_20211201.csv", [order("1000000001")])
+    command = [sys.executable, "-m", "dagster_project.cli", "run"]
+    killed = subprocess.Popen(
+        [*command, "--landing", str(landing), "--home", str(home)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while not ((home / "run.lock").exists() and home_busy(home)):
+        assert killed.poll() is None and time.monotonic() < deadline, "the run never started"
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert home_busy(home) is None
+
+    settings = Settings.load(home=home, landing=landing)
+    warehouse = WarehouseResource(home=str(home), landing=str(landing))
+    with open_instance(settings) as instance:
+        (dead,) = instance.get_runs()
+        assert dead.status == DagsterRunStatus.STARTED  # nothing ended it
+
+        def tick():
+            with dg.build_sensor_context(
+                instance=instance, resources={"warehouse": warehouse}
+            ) as context:
+                return landing_sensor(context)
+
+        # Just started, it could be a run still on its way to the lock.
+        assert isinstance(tick(), dg.SkipReason)
+        assert instance.get_run_by_id(dead.run_id).status == DagsterRunStatus.STARTED
+
+        monkeypatch.setattr(runs, "START_GRACE", timedelta(0))
+        held = lock_home(home)  # while a run holds the lock, no other is ended by a tick
+        try:
+            assert isinstance(tick(), dg.SkipReason)
+            assert instance.get_run_by_id(dead.run_id).status == DagsterRunStatus.STARTED
+        finally:
+            unlock_home(held)
+        assert isinstance(tick(), dg.RunRequest)
+        assert instance.get_run_by_id(dead.run_id).status == DagsterRunStatus.FAILURE
+        (failure,) = instance.all_logs(dead.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+        assert failure.message.startswith("its process ended before the run did"), failure
+
+        # Another such run, ended by the next run as it takes the lock.
+        ghost = DagsterRun(job_name="trustwh", status=DagsterRunStatus.STARTED)
+        instance.add_run(ghost)
+    outcome = run_job(settings, Console(file=open(os.devnull, "w")))  # noqa: SIM115
+    assert outcome.success, outcome.error
+    with open_instance(settings) as instance:
+        assert instance.get_run_by_id(ghost.run_id).status == DagsterRunStatus.FAILURE
+        assert instance.get_run_by_id(outcome.run_id).status == DagsterRunStatus.SUCCESS

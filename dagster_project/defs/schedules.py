@@ -5,8 +5,8 @@ import hashlib
 import dagster as dg
 
 from .ingest.contract import ENTITIES
-from .quality.alerts import run_in_progress
 from .resources import WarehouseResource
+from .runs import run_in_progress
 
 trustwh_job = dg.define_asset_job(
     "trustwh",
@@ -24,18 +24,20 @@ BUSY = dg.SkipReason("a run is in progress; it builds what has landed")
     cron_schedule="0 6 * * *",
     execution_timezone="Asia/Shanghai",
 )
-def daily_schedule(context: dg.ScheduleEvaluationContext):
+def daily_schedule(context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource):
     """Once a day, whatever the sensor saw, unless a run is building the home then."""
-    return BUSY if run_in_progress(context.instance) else dg.RunRequest()
+    busy = run_in_progress(context.instance, warehouse.settings().home)
+    return BUSY if busy else dg.RunRequest()
 
 
 @dg.sensor(job=trustwh_job, minimum_interval_seconds=60)
 def landing_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
     """Start a run when the landing folder's files change (new, corrected or removed files).
     While a run is in progress the cursor stays, so files landed meanwhile start the next."""
-    landing = warehouse.settings().landing
-    if run_in_progress(context.instance):
+    settings = warehouse.settings()
+    if run_in_progress(context.instance, settings.home):
         return BUSY
+    landing = settings.landing
     listing = sorted(
         f"{path.relative_to(landing)}:{path.stat().st_size}:{path.stat().st_mtime_ns}"
         for entity in ENTITIES

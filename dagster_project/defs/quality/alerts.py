@@ -19,24 +19,12 @@ import duckdb
 from ...errors import error_line
 from ...settings import Settings
 from ..resources import WarehouseResource
+from ..runs import run_in_progress
 
 ALERT_LOG = "alerts.log"
 WEBHOOK_TIMEOUT_SECONDS = 5
 RUN_FAILURE = "run_failure"
 LOAD_BLOCKED = "load_blocked"
-# While a run is in one of these, it may hold the working database or be about to open it.
-BUSY_STATUSES = [
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-    dg.DagsterRunStatus.CANCELING,
-]
-
-
-def run_in_progress(instance: dg.DagsterInstance) -> bool:
-    """Whether a run may hold the home (its run lock) or the working database now."""
-    return bool(instance.get_runs(dg.RunsFilter(statuses=BUSY_STATUSES), limit=1))
-
-
 log = logging.getLogger(__name__)
 
 
@@ -124,7 +112,7 @@ def blocked_load_alert(context: dg.SensorEvaluationContext, warehouse: Warehouse
     the working database, the tick is skipped and the next one catches up: a DuckDB file open
     read-only here would keep a starting build from opening it read-write."""
     settings = warehouse.settings()
-    if run_in_progress(context.instance):
+    if run_in_progress(context.instance, settings.home):
         return dg.SkipReason("a run is in progress; checking after it")
     if not settings.warehouse_path.exists():
         return dg.SkipReason(f"no working database at {settings.warehouse_path} yet")

@@ -1,0 +1,62 @@
+"""Which runs are building the home: the home's run lock says whether one holds it now, and
+Dagster's run records which are starting.
+
+A run whose process died (killed, out of memory, the machine restarted) stays "started" in
+Dagster's records: nothing else ends it. Left so, it would hold every later sensor tick and
+the daily schedule back for good, and the Dagster UI would show it running. Such a run is
+told by the lock: a live run takes it within seconds of starting and keeps it to its end.
+"""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+
+from ..home import home_busy
+
+# While a run is in one of these, it may hold the working database or be about to open it.
+BUSY_STATUSES = [
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+# A run takes the lock as its resources start, seconds after it was launched or started. One
+# that has had neither the lock nor a change of status for this long is not running.
+START_GRACE = timedelta(minutes=5)
+GONE = (
+    "its process ended before the run did (killed, or the machine stopped): it held no run "
+    "lock of the home {:.0f} minutes after it {}. Run again to build what it did not."
+)
+SINCE = {
+    dg.DagsterRunStatus.STARTING: "was launched",
+    dg.DagsterRunStatus.STARTED: "started",
+    dg.DagsterRunStatus.CANCELING: "was asked to stop",
+}
+
+
+def run_in_progress(instance: dg.DagsterInstance, home: Path) -> bool:
+    """Whether a run builds the home now, or is starting to. Runs whose process is gone are
+    ended on the way (as failed), so one killed mid-build does not count."""
+    if home_busy(home) is not None:
+        return True
+    end_dead_runs(instance, home)
+    return bool(instance.get_runs(dg.RunsFilter(statuses=BUSY_STATUSES), limit=1))
+
+
+def end_dead_runs(
+    instance: dg.DagsterInstance, home: Path, *, holding: str | None = None
+) -> list[str]:
+    """Mark failed, with the reason, the runs Dagster records as in progress whose process is
+    gone; return their ids. `holding` is the run that holds the lock now (the caller): every
+    other run is then without it. Otherwise nothing is ended while the lock is held."""
+    if holding is None and home_busy(home) is not None:
+        return []
+    now = datetime.now(UTC)
+    ended = []
+    for record in instance.get_run_records(dg.RunsFilter(statuses=BUSY_STATUSES)):
+        run, idle = record.dagster_run, now - record.update_timestamp.astimezone(UTC)
+        if run.run_id == holding or idle < START_GRACE:
+            continue
+        instance.report_run_failed(run, GONE.format(idle.total_seconds() / 60, SINCE[run.status]))
+        ended.append(run.run_id)
+    return ended
