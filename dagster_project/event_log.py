@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as db
+import yaml
 from dagster._core.instance.ref import InstanceRef
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     SQLITE_BUSY_TIMEOUT_SECONDS,
@@ -84,14 +85,18 @@ def _fast_commits(connection: Any, _record: Any) -> None:
     connection.execute("pragma synchronous = normal")
 
 
+# Keys of `dagster.yaml` that choose where the instance stores its history.
+STORAGE_KEYS = frozenset({"storage", "run_storage", "event_log_storage", "schedule_storage"})
+
+
 def instance_ref(dagster_home: Path) -> InstanceRef:
     """Dagster's instance of the home, its default SQLite event log swapped for this class
-    with the default's configuration (the same files). A `dagster.yaml` there (other storage,
-    say) is the instance's configuration as it stands."""
+    with the default's configuration (the same files). When the home's `dagster.yaml` chooses
+    the storage (another database, say), the instance is used as it is configured."""
     default = InstanceRef.from_dir(str(dagster_home))
     events = default.event_storage_data
-    configured = (dagster_home / "dagster.yaml").exists()
-    if configured or events is None or events.class_name != SqliteEventLogStorage.__name__:
+    chosen = STORAGE_KEYS & set(dagster_config(dagster_home))
+    if chosen or events is None or events.class_name != SqliteEventLogStorage.__name__:
         return default
     # Through `from_dir` again, not `default._replace(event_storage_data=...)`: the ref's
     # composite `storage_data`, which `from_dir` derives from its overrides, takes precedence.
@@ -101,3 +106,9 @@ def instance_ref(dagster_home: Path) -> InstanceRef:
         "config": dict(events.config_dict),
     }
     return InstanceRef.from_dir(str(dagster_home), overrides={"event_log_storage": swapped})
+
+
+def dagster_config(dagster_home: Path) -> dict[str, Any]:
+    """The home's `dagster.yaml`, as a mapping (empty when there is none)."""
+    path = dagster_home / "dagster.yaml"
+    return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) if path.is_file() else {}

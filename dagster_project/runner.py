@@ -7,6 +7,7 @@ import functools
 import http.server
 import logging
 import re
+import shutil
 import time
 import urllib.parse
 from collections import defaultdict
@@ -19,7 +20,7 @@ from rich.console import Console
 from .defs.ingest.contract import ENTITIES
 from .errors import error_line
 from .local_server import serve_until_stopped
-from .settings import Settings
+from .settings import DAGSTER_YAML, Settings
 
 STEP_LABELS = {
     "ingest_exports": "ingest and gate the landed exports",
@@ -199,12 +200,16 @@ def run_job(settings: Settings, console: Console) -> Outcome:
 
 def open_instance(settings: Settings):
     """The Dagster instance in HOME/dagster (what `make dev` opens), with the event log that
-    keeps its SQLite connections open for the run (event_log.py)."""
+    keeps its SQLite connections open for the run (event_log.py). A home without a
+    `dagster.yaml` gets the project's (one run at a time: `dagster_project/dagster.yaml`)."""
     import dagster as dg
 
     from .event_log import instance_ref
 
     settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    configured = settings.dagster_home / "dagster.yaml"
+    if not configured.exists():
+        shutil.copyfile(DAGSTER_YAML, configured)
     return dg.DagsterInstance.from_ref(instance_ref(settings.dagster_home))
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 SEEDS_DIR = PROJECT_ROOT / "seeds"
+# The Dagster instance configuration a new home gets (runner.open_instance, `make dev`).
+DAGSTER_YAML = Path(__file__).with_name("dagster.yaml")
 
 ENV_HOME = "TRUSTWH_HOME"
 ENV_LANDING = "TRUSTWH_LANDING"

@@ -9,13 +9,16 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
+from dagster._core.remote_origin import RegisteredCodeLocationOrigin
+from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
 
+from dagster_project.defs import runs
 from dagster_project.defs.ingest.tables import create_tables
 from dagster_project.defs.quality.alerts import (
     LOAD_BLOCKED,
@@ -223,3 +226,36 @@ def test_a_failed_run_is_alerted_with_its_run_id(tmp_path, webhook, monkeypatch)
     # Which step failed and why, not Dagster's "Execution of run … failed".
     assert line["reason"] == "_explode: the dbt build failed: model marts.x"
     assert webhook.received == [line]
+
+
+def test_a_run_of_trustwh_run_that_died_is_alerted_by_the_daemon(tmp_path, monkeypatch):
+    """`trustwh run` executes in-process: its runs belong to no code location, and Dagster's
+    run-failure sensors watch their own code location's runs unless told otherwise. A run
+    killed mid-build, ended by a later tick (defs/runs.py), is such a run."""
+    home = tmp_path / "home"
+    monkeypatch.setattr(runs, "START_GRACE", timedelta(0))
+    with dg.instance_for_test() as instance:
+
+        def tick(cursor: str | None) -> str | None:
+            # As the daemon evaluates it: in the project's code location.
+            with dg.SensorEvaluationContext(
+                instance_ref=None,
+                last_tick_completion_time=None,
+                last_run_key=None,
+                cursor=cursor,
+                repository_name="__repository__",
+                instance=instance,
+                resources={"warehouse": WarehouseResource(home=str(home))},
+                code_location_origin=RegisteredCodeLocationOrigin("dagster_project.definitions"),
+            ) as context:
+                run_failure_alert.evaluate_tick(context)
+                return context.cursor
+
+        cursor = tick(None)  # the first tick only sets where the sensor starts
+        dead = DagsterRun(job_name="trustwh", status=DagsterRunStatus.STARTED)
+        instance.add_run(dead)
+        assert runs.end_dead_runs(instance, home) == [dead.run_id]
+        tick(cursor)
+    [line] = _lines(home / "logs" / "alerts.log")
+    assert line["kind"] == RUN_FAILURE and line["run_id"] == dead.run_id
+    assert line["reason"].startswith("its process ended before the run did"), line

@@ -14,7 +14,7 @@ import dagster as dg
 from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
 from rich.console import Console
 
-from dagster_project.defs import runs
+from dagster_project.defs import runs, schedules
 from dagster_project.defs.resources import WarehouseResource
 from dagster_project.defs.schedules import daily_schedule, landing_sensor
 from dagster_project.home import home_busy, lock_home, unlock_home
@@ -54,7 +54,9 @@ def test_a_second_run_does_not_start_while_one_builds_the_home(tmp_path):
     assert home_busy(home) is None  # the run let go of the home when it ended
 
 
-def test_the_landing_sensor_waits_for_the_run_in_progress(tmp_path):
+def test_the_landing_sensor_waits_for_the_run_in_progress_and_for_files_to_settle(
+    tmp_path, monkeypatch
+):
     landing, home = tmp_path / "landing", tmp_path / "home"
     write_export(landing, "orders", "orders_20211201.csv", [order("1000000001")])
     warehouse = WarehouseResource(home=str(home), landing=str(landing))
@@ -72,6 +74,12 @@ def test_the_landing_sensor_waits_for_the_run_in_progress(tmp_path):
         assert isinstance(result, dg.SkipReason) and "in progress" in result.skip_message
         assert cursor is None  # the new file still starts the next run
         instance.report_run_failed(building)
+        # Just written, the file may still be being copied in.
+        result, cursor = tick(instance)
+        assert isinstance(result, dg.SkipReason), result
+        assert result.skip_message.startswith("orders/orders_20211201.csv changed ")
+        assert "waiting until it settles" in result.skip_message and cursor is None
+        monkeypatch.setattr(schedules, "SETTLE_SECONDS", 0)
         result, cursor = tick(instance)
         assert isinstance(result, dg.RunRequest) and cursor
 
@@ -147,6 +155,7 @@ def test_a_run_killed_mid_build_is_ended_and_holds_nothing_back(tmp_path, monkey
         assert instance.get_run_by_id(dead.run_id).status == DagsterRunStatus.STARTED
 
         monkeypatch.setattr(runs, "START_GRACE", timedelta(0))
+        monkeypatch.setattr(schedules, "SETTLE_SECONDS", 0)
         held = lock_home(home)  # while a run holds the lock, no other is ended by a tick
         try:
             assert isinstance(tick(), dg.SkipReason)

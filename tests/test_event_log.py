@@ -78,13 +78,33 @@ def test_dagster_reads_the_history_the_run_wrote(tmp_path):
         assert [record.run_id for record in history] == [result.run_id]
 
 
-def test_a_dagster_yaml_in_the_home_is_used_as_it_stands(tmp_path):
+def test_a_new_home_queues_runs_launched_while_one_is_in_progress(tmp_path):
+    """One run at a time builds a home: the instance's run queue starts one at a time, so a
+    run launched from the UI meanwhile waits rather than failing at the home's lock."""
+    settings = Settings.load(home=tmp_path / "home")
+    with open_instance(settings) as instance:
+        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
+        assert type(instance.event_log_storage).__name__ == "PooledSqliteEventLogStorage"
+    # What `dagster dev` opens for the home (`make dev`) is configured the same.
+    with dg.DagsterInstance.from_config(str(settings.dagster_home)) as instance:
+        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
+
+
+def test_the_home_s_dagster_yaml_is_kept_as_it_stands(tmp_path):
     settings = Settings.load(home=tmp_path / "home")
     settings.dagster_home.mkdir(parents=True)
-    (settings.dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    configured = settings.dagster_home / "dagster.yaml"
+    configured.write_text("telemetry:\n  enabled: false\n")
+    with open_instance(settings) as instance:
+        assert instance.get_settings("telemetry") == {"enabled": False}
+        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs != 1
+        assert type(instance.event_log_storage).__name__ == "PooledSqliteEventLogStorage"
+    assert configured.read_text() == "telemetry:\n  enabled: false\n"
+    # Storage the operator chose is used as configured: the event log is not swapped.
+    history = tmp_path / "elsewhere"
+    configured.write_text(f"storage:\n  sqlite:\n    base_dir: {history}\n")
     with open_instance(settings) as instance:
         assert type(instance.event_log_storage).__name__ == "SqliteEventLogStorage"
-        assert instance.get_settings("telemetry") == {"enabled": False}
-    (settings.dagster_home / "dagster.yaml").unlink()
-    with open_instance(settings) as instance:
-        assert type(instance.event_log_storage).__name__ == "PooledSqliteEventLogStorage"
+        dg.materialize([numbers], instance=instance)
+    assert (history / "history" / "runs.db").exists()

@@ -1,6 +1,7 @@
 """When the job runs: on new landed files (sensor) and once a day (schedule)."""
 
 import hashlib
+import time
 
 import dagster as dg
 
@@ -16,6 +17,10 @@ trustwh_job = dg.define_asset_job(
 
 # One run at a time builds the home (its run lock): a tick during a run starts none.
 BUSY = dg.SkipReason("a run is in progress; it builds what has landed")
+# A landed file is loaded once it has not changed for this long, so one still being copied
+# in waits; a copy stalled longer is loaded as it stands, and the whole file, when it is
+# there, is a corrected file (a new load).
+SETTLE_SECONDS = 30
 
 
 @dg.schedule(
@@ -32,21 +37,28 @@ def daily_schedule(context: dg.ScheduleEvaluationContext, warehouse: WarehouseRe
 
 @dg.sensor(job=trustwh_job, minimum_interval_seconds=60)
 def landing_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
-    """Start a run when the landing folder's files change (new, corrected or removed files).
-    While a run is in progress the cursor stays, so files landed meanwhile start the next."""
+    """Start a run when the landing folder's files change (new, corrected or removed files)
+    and none has changed for `SETTLE_SECONDS`, so a file still being copied in is not loaded
+    half. While a run is in progress, or a file settles, the cursor stays: the next tick
+    starts the run."""
     settings = warehouse.settings()
     if run_in_progress(context.instance, settings.home):
         return BUSY
     landing = settings.landing
-    listing = sorted(
-        f"{path.relative_to(landing)}:{path.stat().st_size}:{path.stat().st_mtime_ns}"
+    files = {
+        path.relative_to(landing): path.stat()
         for entity in ENTITIES
         if (landing / entity).is_dir()
         for path in (landing / entity).iterdir()
         if path.is_file()
-    )
+    }
+    listing = sorted(f"{name}:{stat.st_size}:{stat.st_mtime_ns}" for name, stat in files.items())
     fingerprint = hashlib.sha256("\n".join(listing).encode()).hexdigest()
     if not listing or fingerprint == context.cursor:
         return dg.SkipReason(f"no new files in {landing}")
+    # The change time, which a copy that keeps the source's times (`cp -p`) cannot set back.
+    name, stat = max(files.items(), key=lambda item: item[1].st_ctime)
+    if (age := time.time() - stat.st_ctime) < SETTLE_SECONDS:
+        return dg.SkipReason(f"{name} changed {age:.0f} s ago; waiting until it settles")
     context.update_cursor(fingerprint)
     return dg.RunRequest(run_key=fingerprint)

@@ -72,9 +72,15 @@ def alert(settings: Settings, kind: str, reason: str, **ids: Any) -> dict:
     return made
 
 
-@dg.run_failure_sensor(name="run_failure_alert", default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.run_failure_sensor(
+    name="run_failure_alert",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    # Runs of `trustwh run` (in-process, no code location) too: the instance is the home's.
+    monitor_all_code_locations=True,
+)
 def run_failure_alert(context: dg.RunFailureSensorContext, warehouse: WarehouseResource):
-    """A failed run of this code location: the serving database was left as it was."""
+    """A failed run of the home, started from the Dagster UI, a sensor, the schedule or
+    `trustwh run`, or ended because its process had died (defs/runs.py)."""
     run = context.dagster_run
     alert(
         warehouse.settings(),
