@@ -5,12 +5,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
+INTERRUPTED = "interrupted (Ctrl-C, or the process was asked to stop)"
+
 
 def error_line(error: Any) -> str:
     """The first line of a Dagster error (its SerializableErrorInfo), under Dagster's wrappers
     ("Error occurred while executing op …") and without the exception's module path."""
     if error is None:
         return "failed"
+    if error.cls_name == "DagsterExecutionInterruptedError":  # its message is its class name
+        return INTERRUPTED
     while error.cause is not None and error.cls_name.startswith("Dagster"):
         error = error.cause
     line = error.message.strip().splitlines()[0] if error.message.strip() else error.cls_name

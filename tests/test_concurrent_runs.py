@@ -175,3 +175,28 @@ def test_a_run_killed_mid_build_is_ended_and_holds_nothing_back(tmp_path, monkey
     with open_instance(settings) as instance:
         assert instance.get_run_by_id(ghost.run_id).status == DagsterRunStatus.FAILURE
         assert instance.get_run_by_id(outcome.run_id).status == DagsterRunStatus.SUCCESS
+
+
+def test_a_run_interrupted_with_ctrl_c_says_so_and_publishes_nothing(tmp_path):
+    landing, home = tmp_path / "landing", tmp_path / "home"
+    write_export(landing, "orders", "orders_20211201.csv", [order("1000000001")])
+    command = [sys.executable, "-m", "dagster_project.cli", "run"]
+    run = subprocess.Popen(
+        [*command, "--landing", str(landing), "--home", str(home)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ | {"COLUMNS": "200"},
+    )
+    seen = []
+    for line in run.stdout:
+        seen.append(line)
+        if line.startswith("▸ dbt build"):
+            run.send_signal(signal.SIGINT)
+            break
+    output = "".join(seen) + run.communicate(timeout=120)[0]
+    assert run.returncode != 0, output
+    assert "failed at dbt_models: interrupted (Ctrl-C" in " ".join(output.split()), output
+    assert "Traceback" not in output and "dagster._core" not in output, output
+    assert not (home / "serving.duckdb").exists()
+    assert home_busy(home) is None
