@@ -43,7 +43,8 @@ format: install
 ## dev: the Dagster UI on http://127.0.0.1:3000 over the same home and landing as `make run`
 dev: install
 	mkdir -p $(WAREHOUSE_HOME)/dagster
-	cp -n dagster_project/dagster.yaml $(WAREHOUSE_HOME)/dagster/dagster.yaml
+	test -e $(WAREHOUSE_HOME)/dagster/dagster.yaml || \
+		cp dagster_project/dagster.yaml $(WAREHOUSE_HOME)/dagster/dagster.yaml
 	TRUSTWH_HOME=$(abspath $(WAREHOUSE_HOME)) TRUSTWH_LANDING=$(abspath $(LANDING)) \
 	DAGSTER_HOME=$(abspath $(WAREHOUSE_HOME))/dagster \
 	$(BIN)/dagster dev -m dagster_project.definitions -h 127.0.0.1 -p 3000

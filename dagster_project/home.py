@@ -97,7 +97,7 @@ class HomeBusy(Exception):
 def lock_home(home: Path, wait: float = 2.0) -> int:
     """Take the home's run lock for this run; return its descriptor, for `unlock_home`. The
     lock is the kernel's (flock): it goes with the process, however that ends. Tried for
-    `wait` seconds: `home_busy` holds it for an instant to ask."""
+    `wait` seconds (`home_busy` may hold it shared for an instant to ask)."""
     path = home / RUN_LOCK
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     deadline = time.monotonic() + wait
@@ -109,9 +109,9 @@ def lock_home(home: Path, wait: float = 2.0) -> int:
             if time.monotonic() < deadline:
                 time.sleep(0.1)
                 continue
-            holder = os.read(descriptor, 200).decode(errors="replace").strip()
+            busy = _busy(home, descriptor)
             os.close(descriptor)
-            raise HomeBusy(home, holder or "another process") from None
+            raise busy from None
     os.ftruncate(descriptor, 0)
     os.write(
         descriptor, f"process {os.getpid()}, since {datetime.now():%Y-%m-%d %H:%M:%S}".encode()
@@ -124,11 +124,23 @@ def unlock_home(descriptor: int) -> None:
 
 
 def home_busy(home: Path) -> str | None:
-    """Why a run cannot start now (another holds the run lock), or None."""
-    if not (home / RUN_LOCK).exists():
+    """Why a run cannot start now (another holds the run lock), or None. Only asks: a shared
+    lock for an instant conflicts with a run's, not with another asker's (a sensor's tick),
+    and the holder's line is left as it is."""
+    try:
+        descriptor = os.open(home / RUN_LOCK, os.O_RDONLY)
+    except FileNotFoundError:
         return None
     try:
-        unlock_home(lock_home(home, wait=0))
-    except HomeBusy as busy:
-        return str(busy)
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return str(_busy(home, descriptor))
+    finally:
+        os.close(descriptor)
     return None
+
+
+def _busy(home: Path, descriptor: int) -> HomeBusy:
+    """The refusal, naming the holder from its line in the lock file."""
+    holder = os.pread(descriptor, 200, 0).decode(errors="replace").strip()
+    return HomeBusy(home, holder or "another process")

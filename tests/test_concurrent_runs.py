@@ -3,6 +3,7 @@ landing sensor's next tick finds the home's run lock held and does not start."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -98,6 +99,22 @@ def test_the_daily_schedule_starts_no_run_while_one_builds_the_home(tmp_path):
         instance.add_run(DagsterRun(job_name="trustwh", status=DagsterRunStatus.STARTED))
         skipped = tick()
         assert isinstance(skipped, dg.SkipReason) and "in progress" in skipped.skip_message
+
+
+def test_asking_whether_the_home_is_busy_does_not_make_it_busy(tmp_path):
+    """A sensor's tick asks every minute; `trustwh run` asking in the same instant must not
+    take that for a run building the home, nor may asking change the holder's line."""
+    home = tmp_path / "home"
+    home.mkdir()
+    unlock_home(lock_home(home))
+    line = (home / "run.lock").read_text()
+    asking = os.open(home / "run.lock", os.O_RDONLY)
+    try:
+        fcntl.flock(asking, fcntl.LOCK_SH | fcntl.LOCK_NB)  # another asker, mid-question
+        assert home_busy(home) is None
+    finally:
+        os.close(asking)
+    assert (home / "run.lock").read_text() == line
 
 
 def test_the_lock_is_let_go_when_its_process_ends(tmp_path):
