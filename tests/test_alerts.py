@@ -254,7 +254,7 @@ def test_a_run_of_trustwh_run_that_died_is_alerted_by_the_daemon(tmp_path, monke
         cursor = tick(None)  # the first tick only sets where the sensor starts
         dead = DagsterRun(job_name="trustwh", status=DagsterRunStatus.STARTED)
         instance.add_run(dead)
-        assert runs.end_dead_runs(instance, home) == [dead.run_id]
+        assert runs.end_dead_runs(instance) == [dead.run_id]
         tick(cursor)
     [line] = _lines(home / "logs" / "alerts.log")
     assert line["kind"] == RUN_FAILURE and line["run_id"] == dead.run_id

@@ -34,7 +34,7 @@ class WarehouseResource(dg.ConfigurableResource):
         if context.instance is not None:
             # With the lock, no other run is building: any Dagster still records as in
             # progress, and not just starting, died without ending.
-            for run_id in end_dead_runs(context.instance, home, holding=context.run.run_id):
+            for run_id in end_dead_runs(context.instance, holding=context.run.run_id):
                 context.log.warning(f"run {run_id} had died without ending: marked failed")
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:

@@ -39,18 +39,15 @@ def run_in_progress(instance: dg.DagsterInstance, home: Path) -> bool:
     ended on the way (as failed), so one killed mid-build does not count."""
     if home_busy(home) is not None:
         return True
-    end_dead_runs(instance, home)
+    end_dead_runs(instance)
     return bool(instance.get_runs(dg.RunsFilter(statuses=BUSY_STATUSES), limit=1))
 
 
-def end_dead_runs(
-    instance: dg.DagsterInstance, home: Path, *, holding: str | None = None
-) -> list[str]:
+def end_dead_runs(instance: dg.DagsterInstance, *, holding: str | None = None) -> list[str]:
     """Mark failed, with the reason, the runs Dagster records as in progress whose process is
-    gone; return their ids. `holding` is the run that holds the lock now (the caller): every
-    other run is then without it. Otherwise nothing is ended while the lock is held."""
-    if holding is None and home_busy(home) is not None:
-        return []
+    gone; return their ids. Call it holding the home's run lock (`holding` is the caller's
+    run) or having found it free: every other run is then without it, and one past
+    `START_GRACE` since its last change of status is not on its way to it either."""
     now = datetime.now(UTC)
     ended = []
     for record in instance.get_run_records(dg.RunsFilter(statuses=BUSY_STATUSES)):
