@@ -124,20 +124,33 @@ def unlock_home(descriptor: int) -> None:
 
 
 def home_busy(home: Path) -> str | None:
-    """Why a run cannot start now (another holds the run lock), or None. Only asks: a shared
-    lock for an instant conflicts with a run's, not with another asker's (a sensor's tick),
-    and the holder's line is left as it is."""
+    """Why a run cannot start now (another holds the run lock), or None. Only asks: it holds
+    the lock shared for an instant (`run_lock_shared`) and writes nothing."""
+    with run_lock_shared(home) as busy:
+        return busy
+
+
+@contextlib.contextmanager
+def run_lock_shared(home: Path) -> Iterator[str | None]:
+    """Hold the home's run lock shared for the block, to read the working database while no
+    run builds it: yields None, and a run starting meanwhile waits (`lock_home`'s `wait`)
+    rather than finding the file open. When a run holds the lock, yields why the home is
+    busy, holding nothing. Shared holds do not conflict with each other (sensors' ticks, the
+    CLI asking)."""
     try:
         descriptor = os.open(home / RUN_LOCK, os.O_RDONLY)
     except FileNotFoundError:
-        return None
+        yield None  # no run has ever held it: none can be building
+        return
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return str(_busy(home, descriptor))
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield str(_busy(home, descriptor))
+        else:
+            yield None
     finally:
         os.close(descriptor)
-    return None
 
 
 def _busy(home: Path, descriptor: int) -> HomeBusy:

@@ -20,6 +20,7 @@ from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
 
 from dagster_project.defs import runs
 from dagster_project.defs.ingest.tables import create_tables
+from dagster_project.defs.quality import alerts
 from dagster_project.defs.quality.alerts import (
     LOAD_BLOCKED,
     RUN_FAILURE,
@@ -29,6 +30,7 @@ from dagster_project.defs.quality.alerts import (
     send_alert,
 )
 from dagster_project.defs.resources import WarehouseResource
+from dagster_project.home import HomeBusy, home_busy, lock_home, unlock_home
 from dagster_project.settings import ENV_ALERT_WEBHOOK
 
 
@@ -164,6 +166,33 @@ def test_the_blocked_load_sensor_alerts_each_newly_blocked_load_once(
             "orders_20240502-bb",
         ]
         assert json.loads(cursor) == ["orders_20240501-aa", "orders_20240502-bb"]
+
+
+def test_a_run_starting_during_the_sensor_s_read_waits_for_it(tmp_path, monkeypatch):
+    """The sensor's read-only open of the working database would make a run starting in that
+    instant fail to open it: the run's lock waits until the read is done."""
+    home = tmp_path / "home"
+    _warehouse_with_blocked_load(home, "orders_20240501-aa")
+    unlock_home(lock_home(home))  # a run has built the home before
+    tried = []
+    connect = duckdb.connect
+
+    def connect_while_a_run_starts(*args, **kwargs):
+        try:
+            unlock_home(lock_home(home, wait=0))
+            tried.append("the run took the lock during the read")
+        except HomeBusy:
+            tried.append("the run waited")
+        return connect(*args, **kwargs)
+
+    monkeypatch.setattr(alerts.duckdb, "connect", connect_while_a_run_starts)
+    with dg.DagsterInstance.ephemeral() as instance:
+        _tick(home, None, instance)
+    assert tried == ["the run waited"]
+    assert [line["load_id"] for line in _lines(home / "logs" / "alerts.log")] == [
+        "orders_20240501-aa"
+    ]
+    assert home_busy(home) is None  # and it is free once the read is done
 
 
 def test_the_blocked_load_sensor_skips_a_tick_while_a_build_holds_the_database(tmp_path):

@@ -17,6 +17,7 @@ import dagster as dg
 import duckdb
 
 from ...errors import error_line
+from ...home import run_lock_shared
 from ...settings import Settings
 from ..resources import WarehouseResource
 from ..runs import run_in_progress
@@ -107,6 +108,19 @@ def _failure_reason(context: dg.RunFailureSensorContext) -> str:
     return message.splitlines()[0] if message else "the run failed"
 
 
+def _blocked_loads(warehouse: Path) -> list[tuple[str, str, str, str]]:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute(
+            "select load_id, entity, file_name, coalesce(reason, '') "
+            "from quality.load_ledger where status = 'blocked' order by loaded_at, load_id"
+        ).fetchall()
+    except duckdb.CatalogException:
+        return []  # no ledger yet: nothing was ever loaded
+    finally:
+        con.close()
+
+
 @dg.sensor(
     name="blocked_load_alert",
     minimum_interval_seconds=60,
@@ -115,26 +129,22 @@ def _failure_reason(context: dg.RunFailureSensorContext) -> str:
 def blocked_load_alert(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
     """Loads blocked since the last tick. The cursor holds the load ids blocked then, so a load
     released and blocked again alerts again. While a run is going, or another process holds
-    the working database, the tick is skipped and the next one catches up: a DuckDB file open
-    read-only here would keep a starting build from opening it read-write."""
+    the working database, the tick is skipped and the next one catches up. The ledger is read
+    holding the home's run lock shared: a DuckDB file open read-only here would keep a
+    starting run from opening it read-write, so a run starting meanwhile waits for the read."""
     settings = warehouse.settings()
+    skip = dg.SkipReason("a run is in progress; checking after it")
     if run_in_progress(context.instance, settings.home):
-        return dg.SkipReason("a run is in progress; checking after it")
-    if not settings.warehouse_path.exists():
-        return dg.SkipReason(f"no working database at {settings.warehouse_path} yet")
-    try:
-        con = duckdb.connect(str(settings.warehouse_path), read_only=True)
-    except duckdb.Error as error:  # locked by a running build (or still being created)
-        return dg.SkipReason(f"working database busy: {str(error).splitlines()[0]}")
-    try:
-        rows = con.execute(
-            "select load_id, entity, file_name, coalesce(reason, '') "
-            "from quality.load_ledger where status = 'blocked' order by loaded_at, load_id"
-        ).fetchall()
-    except duckdb.CatalogException:
-        rows = []  # no ledger yet: nothing was ever loaded
-    finally:
-        con.close()
+        return skip
+    with run_lock_shared(settings.home) as busy:
+        if busy is not None:  # a run took the lock since
+            return skip
+        if not settings.warehouse_path.exists():
+            return dg.SkipReason(f"no working database at {settings.warehouse_path} yet")
+        try:
+            rows = _blocked_loads(settings.warehouse_path)
+        except duckdb.Error as error:  # held by another process (`trustwh release`, a shell)
+            return dg.SkipReason(f"working database busy: {str(error).splitlines()[0]}")
     seen = set(json.loads(context.cursor)) if context.cursor else set()
     new = [row for row in rows if row[0] not in seen]
     for load_id, entity, file_name, reason in new:
