@@ -85,20 +85,16 @@ def test_the_landing_sensor_waits_for_the_run_in_progress_and_for_files_to_settl
         assert isinstance(result, dg.RunRequest) and cursor
 
 
-def test_the_daily_schedule_starts_no_run_while_one_builds_the_home(tmp_path):
-    warehouse = WarehouseResource(home=str(tmp_path / "home"), landing=str(tmp_path))
+def test_the_daily_schedule_queues_its_run_behind_the_one_in_progress(tmp_path):
+    """Skipped, the day's run would be lost while another built; it waits in the queue."""
     with dg.instance_for_test() as instance:  # a schedule's context needs a persistent one
-
-        def tick():
-            with dg.build_schedule_context(
-                instance=instance, resources={"warehouse": warehouse}
-            ) as context:
-                return daily_schedule(context)
-
-        assert isinstance(tick(), dg.RunRequest)
         instance.add_run(DagsterRun(job_name="trustwh", status=DagsterRunStatus.STARTED))
-        skipped = tick()
-        assert isinstance(skipped, dg.SkipReason) and "in progress" in skipped.skip_message
+        context = dg.build_schedule_context(instance=instance)
+        result = daily_schedule.evaluate_tick(context)
+        assert len(result.run_requests) == 1 and result.skip_message is None
+    settings = Settings.load(home=tmp_path / "home")
+    with open_instance(settings) as instance:
+        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
 
 
 def test_asking_whether_the_home_is_busy_does_not_make_it_busy(tmp_path):

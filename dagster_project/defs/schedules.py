@@ -15,7 +15,7 @@ trustwh_job = dg.define_asset_job(
     description="Ingest new exports, gate them, build the dbt models and publish.",
 )
 
-# One run at a time builds the home (its run lock): a tick during a run starts none.
+# One run at a time builds the home (its run lock): a sensor tick during a run starts none.
 BUSY = dg.SkipReason("a run is in progress; it builds what has landed")
 # A landed file is loaded once it has not changed for this long, so one still being copied
 # in waits; a copy stalled longer is loaded as it stands, and the whole file, when it is
@@ -23,16 +23,14 @@ BUSY = dg.SkipReason("a run is in progress; it builds what has landed")
 SETTLE_SECONDS = 30
 
 
-@dg.schedule(
+# Once a day, whatever the sensor saw. A run in progress then does not skip it: the run waits
+# in the home's run queue (dagster_project/dagster.yaml) and builds what landed meanwhile.
+daily_schedule = dg.ScheduleDefinition(
     name="daily_build",
     job=trustwh_job,
     cron_schedule="0 6 * * *",
     execution_timezone="Asia/Shanghai",
 )
-def daily_schedule(context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource):
-    """Once a day, whatever the sensor saw, unless a run is building the home then."""
-    busy = run_in_progress(context.instance, warehouse.settings().home)
-    return BUSY if busy else dg.RunRequest()
 
 
 @dg.sensor(job=trustwh_job, minimum_interval_seconds=60)
