@@ -89,8 +89,8 @@ def test_the_daily_schedule_queues_its_run_behind_the_one_in_progress(tmp_path):
     """Skipped, the day's run would be lost while another built; it waits in the queue."""
     with dg.instance_for_test() as instance:  # a schedule's context needs a persistent one
         instance.add_run(DagsterRun(job_name="trustwh", status=DagsterRunStatus.STARTED))
-        context = dg.build_schedule_context(instance=instance)
-        result = daily_schedule.evaluate_tick(context)
+        with dg.build_schedule_context(instance=instance) as context:
+            result = daily_schedule.evaluate_tick(context)
         assert len(result.run_requests) == 1 and result.skip_message is None
     settings = Settings.load(home=tmp_path / "home")
     with open_instance(settings) as instance:
