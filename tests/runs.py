@@ -24,6 +24,12 @@ def trustwh(*args: str | Path) -> tuple[int, str]:
     return code, out.getvalue()
 
 
+def trustwh_process(*args: str | Path, **popen) -> subprocess.Popen:
+    """`trustwh ARGS` in a process of its own, to kill or interrupt while it runs."""
+    command = [sys.executable, "-m", "dagster_project.cli", *map(str, args)]
+    return subprocess.Popen(command, **popen)
+
+
 def dbt(home: Path, *args: str) -> subprocess.CompletedProcess:
     """The dbt CLI of this environment over a home's warehouse, in the target folder
     `trustwh run` uses for that home."""

@@ -23,7 +23,7 @@ from dagster_project.runner import open_instance, run_job
 from dagster_project.settings import Settings
 
 from .exports import order, write_export
-from .runs import query, trustwh
+from .runs import query, trustwh, trustwh_process
 
 
 def test_a_second_run_does_not_start_while_one_builds_the_home(tmp_path):
@@ -137,14 +137,17 @@ def test_a_run_killed_mid_build_is_ended_and_holds_nothing_back(tmp_path, monkey
     the next run; so does the next run's start, for any others."""
     landing, home = tmp_path / "landing", tmp_path / "home"
     write_export(landing, "orders", "orders_20211201.csv", [order("1000000001")])
-    command = [sys.executable, "-m", "dagster_project.cli", "run"]
-    killed = subprocess.Popen(
-        [*command, "--landing", str(landing), "--home", str(home)],
+    killed = trustwh_process(
+        "run",
+        "--landing",
+        landing,
+        "--home",
+        home,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 120
-    while not ((home / "run.lock").exists() and home_busy(home)):
+    while not home_busy(home):
         assert killed.poll() is None and time.monotonic() < deadline, "the run never started"
         time.sleep(0.05)
     killed.send_signal(signal.SIGKILL)
@@ -193,9 +196,12 @@ def test_a_run_killed_mid_build_is_ended_and_holds_nothing_back(tmp_path, monkey
 def test_a_run_interrupted_with_ctrl_c_says_so_and_publishes_nothing(tmp_path):
     landing, home = tmp_path / "landing", tmp_path / "home"
     write_export(landing, "orders", "orders_20211201.csv", [order("1000000001")])
-    command = [sys.executable, "-m", "dagster_project.cli", "run"]
-    run = subprocess.Popen(
-        [*command, "--landing", str(landing), "--home", str(home)],
+    run = trustwh_process(
+        "run",
+        "--landing",
+        landing,
+        "--home",
+        home,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
