@@ -12,7 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from ..home import home_busy
+from ..home import run_lock_shared
 
 # While a run is in one of these, it may hold the working database or be about to open it.
 BUSY_STATUSES = [
@@ -35,10 +35,15 @@ SINCE = {
 
 
 def run_in_progress(instance: dg.DagsterInstance, home: Path) -> bool:
-    """Whether a run builds the home now, or is starting to. Runs whose process is gone are
-    ended on the way (as failed), so one killed mid-build does not count."""
-    if home_busy(home) is not None:
-        return True
+    """Whether a run builds the home now, or is starting to."""
+    with run_lock_shared(home) as busy:
+        return busy is not None or run_starting(instance)
+
+
+def run_starting(instance: dg.DagsterInstance) -> bool:
+    """With the home's run lock found free: whether Dagster records a run that is on its way
+    to it. Runs whose process is gone are ended on the way (as failed), so one killed
+    mid-build does not count."""
     end_dead_runs(instance)
     return bool(instance.get_runs(dg.RunsFilter(statuses=BUSY_STATUSES), limit=1))
 

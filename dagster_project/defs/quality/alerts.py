@@ -20,7 +20,7 @@ from ...errors import error_line
 from ...home import run_lock_shared
 from ...settings import Settings
 from ..resources import WarehouseResource
-from ..runs import run_in_progress
+from ..runs import run_starting
 
 ALERT_LOG = "alerts.log"
 WEBHOOK_TIMEOUT_SECONDS = 5
@@ -133,12 +133,9 @@ def blocked_load_alert(context: dg.SensorEvaluationContext, warehouse: Warehouse
     holding the home's run lock shared: a DuckDB file open read-only here would keep a
     starting run from opening it read-write, so a run starting meanwhile waits for the read."""
     settings = warehouse.settings()
-    skip = dg.SkipReason("a run is in progress; checking after it")
-    if run_in_progress(context.instance, settings.home):
-        return skip
     with run_lock_shared(settings.home) as busy:
-        if busy is not None:  # a run took the lock since
-            return skip
+        if busy is not None or run_starting(context.instance):
+            return dg.SkipReason("a run is in progress; checking after it")
         if not settings.warehouse_path.exists():
             return dg.SkipReason(f"no working database at {settings.warehouse_path} yet")
         try:
