@@ -6,6 +6,8 @@ import re
 from typing import Any
 
 INTERRUPTED = "interrupted (Ctrl-C, or the process was asked to stop)"
+# Where a failure with no step is said to be: the run's resources, before any step.
+RUN_START = "the run's start"
 
 
 def error_line(error: Any) -> str:

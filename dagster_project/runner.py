@@ -18,7 +18,7 @@ import duckdb
 from rich.console import Console
 
 from .defs.ingest.contract import ENTITIES
-from .errors import error_line
+from .errors import RUN_START, error_line
 from .local_server import serve_until_stopped
 from .settings import DAGSTER_YAML, Settings
 
@@ -78,7 +78,7 @@ class _ProgressHandler(logging.Handler):
             self.console.print(f"[green]✓[/green] {label} [dim]{seconds:.1f}s[/dim]")
         elif kind in ("STEP_FAILURE", "RESOURCE_INIT_FAILURE"):
             message = error_line(event.event_specific_data.error)
-            label = label or "the run's start"
+            label = label or RUN_START
             self.failures.append((step or label, message))
             self.console.print(f"[red]✗[/red] {label}: {message}")
         elif kind == "STEP_SKIPPED":

@@ -16,7 +16,7 @@ from typing import Any
 import dagster as dg
 import duckdb
 
-from ...errors import error_line
+from ...errors import RUN_START, error_line
 from ...home import run_lock_shared
 from ...settings import Settings
 from ..resources import WarehouseResource
@@ -102,7 +102,7 @@ def _failure_reason(context: dg.RunFailureSensorContext) -> str:
     for record in failures:
         event = record.dagster_event
         if event is not None and event.event_specific_data.error is not None:
-            where = event.step_key or "the run's start"
+            where = event.step_key or RUN_START
             return f"{where}: {error_line(event.event_specific_data.error)}"
     message = (context.failure_event.message or "").strip()
     return message.splitlines()[0] if message else "the run failed"
