@@ -3,7 +3,7 @@ Dagster's run records which are starting.
 
 A run whose process died (killed, out of memory, the machine restarted) stays "started" in
 Dagster's records: nothing else ends it. Left so, it would hold every later sensor tick and
-the daily schedule back for good, and the Dagster UI would show it running. Such a run is
+every queued run back for good, and the Dagster UI would show it running. Such a run is
 told by the lock: a live run takes it within seconds of starting and keeps it to its end.
 """
 
