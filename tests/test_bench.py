@@ -6,6 +6,7 @@ No timing is asserted: a benchmark measures, a test only checks that it can.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -52,6 +53,11 @@ def test_a_small_point_writes_every_stage_and_ratio(tmp_path):
     # Nothing new: `trustwh run` sees it without starting a Dagster run.
     assert point["stages"]["idle"]["steps"] == {}
     assert "No run started" in " ".join((work / "0.01M" / "logs" / "idle.log").read_text().split())
+    # `python -m dagster_project.cli` prints what the `trustwh` command prints: no line of
+    # Python's logging format (dagster-dbt logs "INFO:dagster.builtin:..." to a root handler).
+    full_log = (work / "0.01M" / "logs" / "full.log").read_text()
+    assert "succeeded" in full_log
+    assert not re.search(r"^[A-Z]+:[\w.]+:", full_log, re.MULTILINE), full_log
 
     # The crafted day is a clean export: every file published, no row set aside.
     day = query(
