@@ -8,6 +8,10 @@ from typing import Any
 INTERRUPTED = "interrupted (Ctrl-C, or the process was asked to stop)"
 # Where a failure with no step is said to be: the run's resources, before any step.
 RUN_START = "the run's start"
+# Marks the ingest's log line per landed file (`extra={FILE_LINE: True}`; Dagster hands a log
+# call's extra on to the CLI's logger): the Dagster UI shows each line, and the CLI lists the
+# files a person must look at in its summary instead.
+FILE_LINE = "trustwh_file_line"
 
 
 def error_line(error: Any) -> str:

@@ -6,7 +6,6 @@ import contextlib
 import functools
 import http.server
 import logging
-import re
 import shutil
 import time
 import urllib.parse
@@ -17,8 +16,7 @@ from datetime import datetime
 import duckdb
 from rich.console import Console
 
-from .defs.ingest.contract import ENTITIES
-from .errors import RUN_START, error_line
+from .errors import FILE_LINE, RUN_START, error_line
 from .local_server import serve_until_stopped
 from .settings import DAGSTER_YAML, Settings
 
@@ -28,10 +26,6 @@ STEP_LABELS = {
     "serving__database": "publish serving.duckdb",
     "quality__report": "write the governance report",
 }
-
-
-# The ingest's line per landed file: `<entity>/<file name>: <status>, …`.
-_FILE_LINE = re.compile(rf"^({'|'.join(ENTITIES)})/[^/]+: [a-z]+, ")
 
 
 @dataclass
@@ -65,8 +59,8 @@ class _ProgressHandler(logging.Handler):
             # A step's warning is shown, except the ingest's lines per file (the summary lists
             # the files to look at); Dagster's own about steps that never started are not.
             message = meta.get("orig_message") or record.getMessage()
-            started = step in self.started
-            if record.levelno >= logging.WARNING and started and not _FILE_LINE.match(message):
+            shown = step in self.started and not getattr(record, FILE_LINE, False)
+            if record.levelno >= logging.WARNING and shown:
                 self.console.print(f"    [yellow]warning[/yellow] {label}: {message}")
             return
         kind = event.event_type_value

@@ -6,6 +6,7 @@ from datetime import datetime
 import dagster as dg
 import duckdb
 
+from ...errors import FILE_LINE
 from ..quality.expectations import (
     CheckOutcome,
     DataDocs,
@@ -120,7 +121,8 @@ def ingest_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResour
                 log(
                     f"{entity.name}/{entry.file_name}: {entry.status}, {entry.rows_loaded} rows "
                     f"loaded, {entry.rows_quarantined} quarantined"
-                    + (f" — {entry.reason}" if entry.reason else "")
+                    + (f" — {entry.reason}" if entry.reason else ""),
+                    extra={FILE_LINE: True},
                 )
             yield dg.MaterializeResult(asset_key=raw_key(entity), metadata=_summary(entries))
         try:
