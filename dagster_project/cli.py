@@ -37,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="run the job even when nothing landed and the last publish is current",
     )
+    run.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild every dbt model from the raw layer, even when nothing changed",
+    )
 
     release = commands.add_parser("release", help="publish a blocked load on purpose")
     release.add_argument("load_id", metavar="LOAD_ID", help="the load, as in quality.load_ledger")
@@ -120,14 +125,14 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     if busy := home_busy(settings.home):
         console.print(f"[yellow]{busy}[/yellow]")
         return 3
-    if not args.force and (published_at := up_to_date(settings)) is not None:
+    if not (args.force or args.full_refresh) and (published_at := up_to_date(settings)):
         console.print(
             f"Nothing new in {settings.landing}: every file is loaded and "
             f"{settings.serving_path} (published {published_at:%Y-%m-%d %H:%M:%S}) is current. "
             "No run started (--force runs the job anyway)."
         )
         return 0
-    outcome = run_job(settings, console)
+    outcome = run_job(settings, console, full_refresh=args.full_refresh)
     _print_summary(settings, outcome, console)
     return 0 if outcome.success else 1
 

@@ -136,8 +136,9 @@ def up_to_date(settings: Settings) -> datetime | None:
     return published_at
 
 
-def run_job(settings: Settings, console: Console) -> Outcome:
-    """Execute the `trustwh` job in this process against the settings' home and landing."""
+def run_job(settings: Settings, console: Console, *, full_refresh: bool = False) -> Outcome:
+    """Execute the `trustwh` job in this process against the settings' home and landing;
+    with `full_refresh`, dbt rebuilds every model (the dbt step's config)."""
     import dagster as dg
 
     from .defs.dbt.project import ensure_manifest
@@ -168,8 +169,11 @@ def run_job(settings: Settings, console: Console) -> Outcome:
         contextlib.redirect_stdout(log_file),
         open_instance(settings) as instance,
     ):
+        run_config = {"loggers": {"progress": {}}}
+        if full_refresh:
+            run_config["ops"] = {"dbt_models": {"config": {"full_refresh": True}}}
         result = job.execute_in_process(
-            instance=instance, raise_on_error=False, run_config={"loggers": {"progress": {}}}
+            instance=instance, raise_on_error=False, run_config=run_config
         )
     outcome = Outcome(
         success=result.success,

@@ -594,6 +594,30 @@ def test_after_a_build_of_some_models_only_the_next_one_is_a_full_refresh(tmp_pa
     assert query(home / "serving.duckdb", "select sum(orders) from marts.store_daily_gmv") == [(2,)]
 
 
+def test_a_full_refresh_rebuilds_what_incremental_models_kept(tmp_path):
+    """An incremental mart keeps the rows of keys no build changes, whatever they hold: a
+    row that drifted there (here, written by hand) stays through every incremental build.
+    `trustwh run --full-refresh` rebuilds every model from the raw layer, though nothing new
+    landed, and publishes what one run over the exports builds."""
+    landing, home = tmp_path / "landing", tmp_path / "home"
+    basis = _one_order_built(landing, home)
+    built = basis.read_text()
+    with duckdb.connect(str(home / "warehouse.duckdb")) as con:
+        con.execute(
+            "insert into marts.store_daily_gmv by name "
+            "select * replace ('S_DRIFT' as store_id) from marts.store_daily_gmv"
+        )
+    code, output = trustwh("run", "--landing", landing, "--home", home)
+    assert code == 0 and "No run started" in " ".join(output.split()), output
+
+    code, output = trustwh("run", "--landing", landing, "--home", home, "--full-refresh")
+    assert code == 0, output
+    for database in ("warehouse.duckdb", "serving.duckdb"):
+        stores = query(home / database, "select store_id from marts.store_daily_gmv")
+        assert stores == [(_paid("1000000001", "B1", "2021-11-05 20:00:00")["store_id"],)]
+    assert basis.read_text() == built  # the next build goes on incrementally
+
+
 def test_a_missing_landing_folder_is_a_message_not_a_traceback(tmp_path):
     code, output = trustwh("run", "--landing", tmp_path / "nowhere", "--home", tmp_path / "home")
     assert code == 2

@@ -37,15 +37,27 @@ class TrustTranslator(DagsterDbtTranslator):
 translator = TrustTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
+class DbtBuildConfig(dg.Config):
+    """`full_refresh`: rebuild every model from the raw layer (`dbt build --full-refresh`),
+    even when nothing changed; the incremental models drop what earlier builds kept."""
+
+    full_refresh: bool = False
+
+
 @dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=translator)
 def dbt_models(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    warehouse: WarehouseResource,
+    config: DbtBuildConfig,
 ):
     """Seeds, staging, intermediate and marts, built and tested by `dbt build`. Unit tests
     prove the SQL, not the data: they run in `make test`, not in every build.
 
     When neither the published loads nor the dbt project changed since the last publish,
-    nothing is built (and so nothing is published): an idle run costs seconds."""
+    nothing is built (and so nothing is published): an idle run costs seconds. With
+    `full_refresh` (`trustwh run --full-refresh`, or the run's config in the Dagster UI),
+    every model is rebuilt whole."""
     settings = warehouse.settings()
     # Incremental models hold what earlier builds computed: when the project or the key of
     # the pseudonyms changed since the last successful build, everything is rebuilt. So is it
@@ -53,14 +65,17 @@ def dbt_models(
     # buyer months, three marts) read what the build before them changed, and would miss
     # what an unfinished build changed.
     basis_path, key = settings.build_basis_path, settings.pii_key()
-    if settings.serving_path.exists():
+    if settings.serving_path.exists() and not config.full_refresh:
         with warehouse.connect() as con:
             unchanged = build_is_current(con, basis_path, key)
         if unchanged:
             context.log.info("no new published loads and no model changes: nothing to build")
             return
     args = ["build", "--exclude-resource-type", "unit_test"]
-    if not same_basis(basis_path, key):
+    if config.full_refresh:
+        context.log.info("a full refresh was asked for: every model is rebuilt")
+        args.append("--full-refresh")
+    elif not same_basis(basis_path, key):
         context.log.info(
             "no finished build with this dbt project and pseudonym key: a full refresh"
         )
