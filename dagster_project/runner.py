@@ -145,6 +145,7 @@ def run_job(settings: Settings, console: Console, *, full_refresh: bool = False)
 
     ensure_manifest()
     from .definitions import defs
+    from .defs.runs import ENDED, end_dead_runs
 
     handler = _ProgressHandler(console)
 
@@ -169,6 +170,11 @@ def run_job(settings: Settings, console: Console, *, full_refresh: bool = False)
         contextlib.redirect_stdout(log_file),
         open_instance(settings) as instance,
     ):
+        # Runs whose process died, ended here with the home's lock found free (`cli._run`):
+        # the run's resources end them too, but what they log reaches Dagster's event log
+        # only, not the progress logger.
+        for run_id in end_dead_runs(instance):
+            console.print(f"    [yellow]warning[/yellow] {ENDED.format(run_id)}")
         run_config = {"loggers": {"progress": {}}}
         if full_refresh:
             run_config["ops"] = {"dbt_models": {"config": {"full_refresh": True}}}
