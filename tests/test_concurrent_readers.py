@@ -198,6 +198,17 @@ def test_readers_see_one_consistent_publish_while_a_build_publishes(tmp_path):
         during = {
             kind: _status(path)["iterations"] - before[kind] for kind, path in statuses.items()
         }
+        # A reconnecting reader sees the new publish at its next connection; the pooled one
+        # once its connection is older than `pool_recycle` (1 s). `trustwh` may exit within
+        # that second after publishing: the readers are given time to reconnect.
+        with duckdb.connect(str(serving), read_only=True) as con:
+            [(published,)] = con.execute("select publish_id from quality.freshness").fetchall()
+        reconnecting = [statuses[kind] for kind in READERS if kind != "held"]
+        waited = time.monotonic()
+        while time.monotonic() - waited < 30 and not all(
+            published in _status(path).get("publishes", []) for path in reconnecting
+        ):
+            time.sleep(0.2)
     finally:
         stop.touch()
         for process in readers.values():
