@@ -13,6 +13,7 @@ from dagster_dbt import (
     DbtCliResource,
     dbt_assets,
 )
+from pydantic import Field
 
 from ...home import make_readable
 from ...settings import ENV_PII_KEY, Settings
@@ -38,10 +39,11 @@ translator = TrustTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_
 
 
 class DbtBuildConfig(dg.Config):
-    """`full_refresh`: rebuild every model from the raw layer (`dbt build --full-refresh`),
-    even when nothing changed; the incremental models drop what earlier builds kept."""
-
-    full_refresh: bool = False
+    full_refresh: bool = Field(
+        default=False,
+        description="Rebuild every model from the raw layer (dbt build --full-refresh), even "
+        "when nothing changed: the incremental models drop what earlier builds kept.",
+    )
 
 
 @dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=translator)
