@@ -56,12 +56,13 @@ class _ProgressHandler(logging.Handler):
         step = meta.get("step_key") or ""
         label = STEP_LABELS.get(step, step)
         if event is None:
-            # A step's warning is shown, except the ingest's lines per file (the summary lists
-            # the files to look at); Dagster's own about steps that never started are not.
+            # A step's warning is shown, and the run's own (its resources', as they start),
+            # except the ingest's lines per file (the summary lists the files to look at);
+            # Dagster's about steps that never started are not.
             message = meta.get("orig_message") or record.getMessage()
-            shown = step in self.started and not getattr(record, FILE_LINE, False)
+            shown = (not step or step in self.started) and not getattr(record, FILE_LINE, False)
             if record.levelno >= logging.WARNING and shown:
-                self.console.print(f"    [yellow]warning[/yellow] {label}: {message}")
+                self.console.print(f"    [yellow]warning[/yellow] {label or RUN_START}: {message}")
             return
         kind = event.event_type_value
         if kind == "STEP_START":
@@ -145,7 +146,6 @@ def run_job(settings: Settings, console: Console, *, full_refresh: bool = False)
 
     ensure_manifest()
     from .definitions import defs
-    from .defs.runs import ENDED, end_dead_runs
 
     handler = _ProgressHandler(console)
 
@@ -170,11 +170,6 @@ def run_job(settings: Settings, console: Console, *, full_refresh: bool = False)
         contextlib.redirect_stdout(log_file),
         open_instance(settings) as instance,
     ):
-        # Runs whose process died, ended here with the home's lock found free (`cli._run`):
-        # the run's resources end them too, but what they log reaches Dagster's event log
-        # only, not the progress logger.
-        for run_id in end_dead_runs(instance):
-            console.print(f"    [yellow]warning[/yellow] {ENDED.format(run_id)}")
         run_config = {"loggers": {"progress": {}}}
         if full_refresh:
             run_config["ops"] = {"dbt_models": {"config": {"full_refresh": True}}}

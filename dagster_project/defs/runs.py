@@ -27,8 +27,6 @@ GONE = (
     "its process ended before the run did (killed, or the machine stopped): it held no run "
     "lock of the home {:.0f} minutes after it {}. Run again to build what it did not."
 )
-# What a run says of each such run it ended as it started.
-ENDED = "run {} had died without ending: marked failed"
 SINCE = {
     dg.DagsterRunStatus.STARTING: "was launched",
     dg.DagsterRunStatus.STARTED: "started",
