@@ -24,10 +24,10 @@ def trustwh(*args: str | Path) -> tuple[int, str]:
     return code, out.getvalue()
 
 
-def trustwh_process(*args: str | Path, **popen) -> subprocess.Popen:
-    """`trustwh ARGS` in a process of its own, to kill or interrupt while it runs."""
-    command = [sys.executable, "-m", "dagster_project.cli", *map(str, args)]
-    return subprocess.Popen(command, **popen)
+def run_process(landing: Path, home: Path, **popen) -> subprocess.Popen:
+    """`trustwh run` in a process of its own, to kill, interrupt or read beside while it runs."""
+    command = [sys.executable, "-m", "dagster_project.cli", "run"]
+    return subprocess.Popen([*command, "--landing", str(landing), "--home", str(home)], **popen)
 
 
 def dbt(home: Path, *args: str) -> subprocess.CompletedProcess:

@@ -132,17 +132,6 @@ def _land(files: list[Path], source: Path, landing: Path) -> None:
         shutil.copy2(path, target)
 
 
-def _trustwh_run(landing: Path, home: Path) -> subprocess.Popen:
-    trustwh = Path(sys.executable).with_name("trustwh")
-    return subprocess.Popen(
-        [trustwh, "run", "--landing", landing, "--home", home],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
 def _status(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
@@ -159,10 +148,14 @@ def test_readers_see_one_consistent_publish_while_a_build_publishes(tmp_path):
     cutoff = sorted(set(export_date.values()))[len(set(export_date.values())) // 2]
     landing, home = tmp_path / "landing", tmp_path / "home"
     serving = home / "serving.duckdb"
+    # Imported here: this file is also the readers' script, run outside the tests package.
+    from .runs import run_process
+
+    captured = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True}
 
     # A first publish for the readers to open.
     _land([path for path in files if export_date[path] < cutoff], tmp_path / "exports", landing)
-    first = _trustwh_run(landing, home)
+    first = run_process(landing, home, **captured)
     output, _ = first.communicate(timeout=900)
     assert first.returncode == 0, output
     with duckdb.connect(str(serving), read_only=True) as con:
@@ -191,7 +184,7 @@ def test_readers_see_one_consistent_publish_while_a_build_publishes(tmp_path):
         later = [path for path in files if export_date[path] >= cutoff]
         _land(later, tmp_path / "exports", landing)
         before = {kind: _status(path)["iterations"] for kind, path in statuses.items()}
-        second = _trustwh_run(landing, home)
+        second = run_process(landing, home, **captured)
         output, _ = second.communicate(timeout=900)
         assert second.returncode == 0, output
         assert "marts published" in output, output

@@ -24,7 +24,7 @@ from dagster_project.runner import open_instance, run_job
 from dagster_project.settings import Settings
 
 from .exports import order, write_export
-from .runs import query, trustwh, trustwh_process
+from .runs import query, run_process, trustwh
 
 
 def test_a_second_run_does_not_start_while_one_builds_the_home(tmp_path):
@@ -138,15 +138,7 @@ def test_a_run_killed_mid_build_is_ended_and_holds_nothing_back(tmp_path, monkey
     the next run; so does the next run's start, for any others."""
     landing, home = tmp_path / "landing", tmp_path / "home"
     write_export(landing, "orders", "orders_20211201.csv", [order("1000000001")])
-    killed = trustwh_process(
-        "run",
-        "--landing",
-        landing,
-        "--home",
-        home,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    killed = run_process(landing, home, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not home_busy(home):
         assert killed.poll() is None and time.monotonic() < deadline, "the run never started"
@@ -205,11 +197,8 @@ def test_a_run_killed_mid_build_is_ended_and_holds_nothing_back(tmp_path, monkey
 def test_a_run_interrupted_with_ctrl_c_says_so_and_publishes_nothing(tmp_path):
     landing, home = tmp_path / "landing", tmp_path / "home"
     write_export(landing, "orders", "orders_20211201.csv", [order("1000000001")])
-    run = trustwh_process(
-        "run",
-        "--landing",
+    run = run_process(
         landing,
-        "--home",
         home,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
