@@ -182,9 +182,11 @@ def _print_summary(settings: Settings, outcome: Outcome, console: Console) -> No
             f"{outcome.error}\nThe serving database was not changed. Dagster's run log: "
             f"`make dev` and open run {outcome.run_id}."
         )
-    console.print(
-        f"Quarantine and ledger: quality.quarantine, quality.load_ledger in {settings.serving_path}"
-    )
+    if settings.serving_path.exists():  # not before a first publish
+        console.print(
+            "Quarantine and ledger: quality.quarantine, quality.load_ledger in "
+            f"{settings.serving_path}"
+        )
 
 
 def entry() -> None:

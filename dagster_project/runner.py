@@ -97,14 +97,22 @@ def up_to_date(settings: Settings) -> datetime | None:
     """When the last publish is current, its time; else None and a run has work to do.
 
     Current means: every landed file is in the ledger (known by name and bytes; a file whose
-    size and modification time are as when it was hashed is not read again), and the loads,
+    size and modification time are as when it was hashed is not read again; a file outside
+    the export folders, by its path), and the loads,
     the dbt project and the pseudonym key are what the last build and publish were made from,
     exactly the test the job's dbt step makes. Anything unknown (no warehouse yet, a writer
     holding it) means "run". Dagster is not imported: a run with nothing to do costs the
     interpreter and a few queries.
     """
     from .defs.ingest.contract import ENTITIES
-    from .defs.ingest.files import FileStat, cached_digests, known_digest, landed_files
+    from .defs.ingest.files import (
+        LANDING,
+        FileStat,
+        cached_digests,
+        known_digest,
+        landed_files,
+        stray_files,
+    )
     from .defs.publish.serving import build_is_current
 
     if not (settings.warehouse_path.exists() and settings.serving_path.exists()):
@@ -127,6 +135,16 @@ def up_to_date(settings: Settings) -> datetime | None:
                     digest = known_digest(path.name, FileStat.of(path), cached)
                     if digest is None or (path.name, digest) not in known:
                         return None
+            strays = stray_files(settings.landing, list(ENTITIES), skip=settings.home)
+            if strays:
+                recorded = {
+                    name
+                    for (name,) in con.execute(
+                        "select file_name from quality.load_ledger where entity = ?", [LANDING]
+                    ).fetchall()
+                }
+                if any(stray.name not in recorded for stray in strays):
+                    return None
             if not build_is_current(con, settings.build_basis_path, settings.pii_key()):
                 return None
             [published_at] = con.execute(

@@ -144,7 +144,10 @@ def test_same_seed_gives_the_same_bytes_and_another_seed_does_not(
 
 def test_layout_follows_the_file_contract(landing: tuple[Path, GenerateSummary]) -> None:
     out, summary = landing
-    assert sorted(path.name for path in out.iterdir()) == sorted(ENTITIES)
+    assert sorted(path.name for path in out.iterdir() if path.is_dir()) == sorted(ENTITIES)
+    # At the top, only the dirty case of a file landed outside the export folders.
+    top = [path.name for path in out.iterdir() if not path.is_dir()]
+    assert top == [summary.dirty["misplaced"].file]
     for entity in ENTITIES:
         names = [path.name for path in (out / entity).iterdir()]
         assert names, entity
@@ -333,6 +336,7 @@ EXPECTED_CASES = {
     "empty": "rejected",
     "missing_required_column": "rejected",
     "same_bytes": "duplicate",
+    "misplaced": "rejected",
     "extra_column": "published",
     "orphan_refund": "published",
     "unknown_store_violations": "published",

@@ -411,4 +411,16 @@ def write_dirty(
         f"the same bytes as orders/{original.name} under another name: load once, "
         "record this one as a duplicate",
     )
+    misplaced = out / f"orders_{w.day}_dirty_misplaced.csv"
+    shutil.copyfile(original, misplaced)
+    w.cases["misplaced"] = DirtyCase(
+        "misplaced",
+        "orders",
+        misplaced.name,
+        "rejected",
+        None,
+        0,
+        "an orders export at the landing folder's top, outside orders/: record it as "
+        "rejected, saying where it belongs",
+    )
     return w.cases

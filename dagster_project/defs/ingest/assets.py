@@ -20,7 +20,7 @@ from ..quality.expectations import (
 from ..quality.gate import BLOCKED, PUBLISHED
 from ..resources import WarehouseResource
 from .contract import ENTITIES, Entity
-from .loader import LedgerEntry, ingest_entity
+from .loader import LedgerEntry, ingest_entity, record_strays
 from .tables import create_tables
 
 LEDGER_KEY = dg.AssetKey(["quality", "load_ledger"])
@@ -125,6 +125,13 @@ def ingest_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResour
                     extra={FILE_LINE: True},
                 )
             yield dg.MaterializeResult(asset_key=raw_key(entity), metadata=_summary(entries))
+        for entry in record_strays(
+            con, settings.landing, list(ENTITIES), loaded_at, skip=settings.home
+        ):
+            context.log.warning(
+                f"{entry.file_name}: rejected — {entry.reason}", extra={FILE_LINE: True}
+            )
+            all_entries.append(entry)
         try:
             docs.build()
         except Exception as error:  # the verdicts are recorded; only the GX pages lag behind

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -30,6 +31,72 @@ def landed_files(folder: Path) -> list[Path]:
     return sorted(
         path for path in folder.iterdir() if path.is_file() and not path.name.startswith(".")
     )
+
+
+@dataclass(frozen=True)
+class Stray:
+    """Something in the landing folder that no export folder's reading takes up."""
+
+    name: str  # its path from the landing folder
+    path: Path
+    reason: str
+
+
+# The ledger's `entity` of the files outside the export folders.
+LANDING = "landing"
+
+
+def stray_files(landing: Path, entities: list[str], skip: Path | None = None) -> list[Stray]:
+    """Files the loader does not read, so that none is passed over in silence: files at the
+    landing folder's top, in a folder that is no export folder (`products/`, `Orders/`), in
+    a folder inside an export folder, and entries of an export folder that are not files (a
+    broken link). Hidden entries are passed over, as by `landed_files`, and so is `skip`
+    (the home, when it lies inside the landing folder)."""
+    strays: list[Stray] = []
+    if not landing.is_dir():
+        return strays
+    for top in sorted(landing.iterdir()):
+        if top.name.startswith(".") or (skip is not None and top == skip):
+            continue
+        if top.is_dir() and top.name in entities:
+            for entry in sorted(top.iterdir()):
+                if entry.name.startswith(".") or entry.is_file():
+                    continue
+                if not entry.is_dir():
+                    name = f"{top.name}/{entry.name}"
+                    strays.append(Stray(name, entry, "not a file (a broken link?)"))
+                    continue
+                for path in _files_under(entry):
+                    reason = (
+                        f"in a folder inside {top.name}/, whose files only are read: move it "
+                        f"to {top.name}/"
+                    )
+                    strays.append(Stray(path.relative_to(landing).as_posix(), path, reason))
+            continue
+        for path in _files_under(top) if top.is_dir() else [top]:
+            match = FILE_NAME.match(path.name)
+            looks_like = match["entity"].lower() if match else top.name.lower()
+            if top.is_dir():
+                reason = f"in {top.name}/, which is not an export folder ({_folders(entities)})"
+            else:
+                reason = f"not in an export folder ({_folders(entities)})"
+            if looks_like in entities:
+                reason += f": move it to {looks_like}/"
+            strays.append(Stray(path.relative_to(landing).as_posix(), path, reason))
+    return strays
+
+
+def _folders(entities: list[str]) -> str:
+    return ", ".join(f"{entity}/" for entity in entities)
+
+
+def _files_under(folder: Path) -> list[Path]:
+    """Every entry under `folder` that is not a folder, hidden ones aside, in name order."""
+    found = []
+    for root, folders, files in os.walk(folder):
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        found += [Path(root) / name for name in sorted(files) if not name.startswith(".")]
+    return found
 
 
 def export_date(entity: Entity, path: Path) -> date:
@@ -95,7 +162,9 @@ def remember_digests(con: Any, entity: Entity, digests: dict[str, tuple[FileStat
 
 
 def detect_encoding(path: Path) -> str:
-    """utf-8, utf-8-sig or gb18030, judged from the file's first 64 KiB."""
+    """utf-8, utf-8-sig or gb18030, judged from the file's first 64 KiB; or from the whole
+    file when those are ASCII only, which UTF-8 and GB18030 write alike (a file of English
+    headers and ASCII values whose first Chinese text comes later)."""
     with path.open("rb") as handle:
         head = handle.read(SAMPLE_BYTES)
     if not head.strip():
@@ -107,13 +176,39 @@ def detect_encoding(path: Path) -> str:
         )
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
-    for encoding in ("utf-8", "gb18030"):
+    if head.isascii():
+        if len(head) == SAMPLE_BYTES and not _decodes(path, "utf-8") and _decodes(path, "gb18030"):
+            return "gb18030"
+        # Bytes that are not UTF-8 further on: DuckDB's reader sets their rows aside.
+        return "utf-8"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        return "utf-8"
+    except UnicodeDecodeError as error:
+        not_utf8 = error.start
+    try:
+        codecs.getincrementaldecoder("gb18030")().decode(head, final=False)
+        return "gb18030"
+    except UnicodeDecodeError:
+        pass
+    line = head.count(b"\n", 0, not_utf8) + 1
+    raise RejectedFile(
+        f"the file is neither UTF-8 nor GB18030 text (line {line}, byte {not_utf8} is not "
+        "UTF-8); export it again as CSV (UTF-8)"
+    )
+
+
+def _decodes(path: Path, encoding: str) -> bool:
+    """Whether the whole file is text in `encoding`, read in chunks."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    with path.open("rb") as handle:
         try:
-            codecs.getincrementaldecoder(encoding)().decode(head, final=False)
+            while chunk := handle.read(CHUNK_BYTES):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
         except UnicodeDecodeError:
-            continue
-        return encoding
-    raise RejectedFile("the file is neither UTF-8 nor GB18030 text; export it again as CSV (UTF-8)")
+            return False
+    return True
 
 
 def transcode_to_utf8(source: Path, target: Path, encoding: str) -> None:
@@ -167,6 +262,8 @@ def map_header(entity: Entity, names: list[str]) -> Header:
             languages.add("zh")
         else:
             label = name or f"column_{position}"
+            if label in columns:  # an unknown name given twice: both are kept
+                label = f"{label}_{position}"
             extra.append(label)
             columns.append(label)
             continue

@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import csv
+import hashlib
 import json
 import re
 from collections import Counter
@@ -23,6 +24,7 @@ import duckdb
 from ..quality.gate import DUPLICATE, REJECTED, quarantine_verdict
 from .contract import Entity
 from .files import (
+    LANDING,
     FileStat,
     Header,
     RejectedFile,
@@ -35,6 +37,7 @@ from .files import (
     read_header_line,
     remember_digests,
     sha256,
+    stray_files,
     transcode_to_utf8,
 )
 from .parsing import parse_select
@@ -43,6 +46,11 @@ from .tables import LEDGER_COLUMNS, insert_rows, raw_columns
 ADDRESS_HINT = re.compile(r"[省市区县镇村路街道号楼室]")
 PHONE_SHAPE = re.compile(r"^\s*(1\d{2})\d{4}(\d{4})\s*$")
 HASH_THREADS = 4
+GLOB_CHARACTER = re.compile(r"([*?\[])")
+# DuckDB's reader sets aside a line longer than its `max_line_size` (2 MB by default) with this
+# reason; such a file is read again with lines up to LONG_LINE_BYTES.
+LINE_TOO_LONG = "line size over maximum"
+LONG_LINE_BYTES = 1 << 28
 
 
 @dataclass
@@ -111,11 +119,15 @@ def ingest_entity(
     ledger rows. The same file seen again (same name and bytes) is skipped silently: it is
     already accounted for."""
     seen = con.execute(
-        "select file_name, file_sha256, load_id from quality.load_ledger where entity = ?",
+        "select file_name, file_sha256, load_id, status from quality.load_ledger where entity = ?",
         [entity.name],
     ).fetchall()
-    known = {(name, digest) for name, digest, _ in seen}
-    by_digest = {digest: (load_id, name) for name, digest, load_id in seen}
+    known = {(name, digest) for name, digest, _, _ in seen}
+    # A rejected file loaded nothing: its bytes under another name (renamed as its reason
+    # asks, or landed as `x.csv.part` and then renamed) are read, not taken as loaded.
+    by_digest = {
+        digest: (load_id, name) for name, digest, load_id, status in seen if status != REJECTED
+    }
     cached = cached_digests(con, entity)
     entries: list[LedgerEntry] = []
     readable: list[_Landed] = []
@@ -147,6 +159,7 @@ def ingest_entity(
             try:
                 readable.append(_open(entity, path, entry, temp_dir))
             except RejectedFile as error:
+                del by_digest[digest]
                 _reject(con, entry, str(error))
         # Files with the same header layout are read by one DuckDB scan: per-file statements
         # cost more than the parsing itself on small exports. Every layout's rows go to one
@@ -174,6 +187,45 @@ def ingest_entity(
         for landed in readable:
             if landed.path.parent == temp_dir:
                 landed.path.unlink(missing_ok=True)
+    return entries
+
+
+def record_strays(
+    con: duckdb.DuckDBPyConnection,
+    landing: Path,
+    entities: list[str],
+    loaded_at: datetime,
+    skip: Path | None = None,
+) -> list[LedgerEntry]:
+    """Record each file of the landing folder that no export folder's reading takes up
+    (`stray_files`) as rejected, with where it belongs; once, by its path in the landing
+    folder. Return the new ledger rows."""
+    strays = stray_files(landing, entities, skip)
+    if not strays:
+        return []
+    known = {
+        name
+        for (name,) in con.execute(
+            "select file_name from quality.load_ledger where entity = ?", [LANDING]
+        ).fetchall()
+    }
+    entries = []
+    for stray in strays:
+        if stray.name in known:
+            continue
+        digest = sha256(stray.path) if stray.path.is_file() else ""
+        place = hashlib.sha256(f"{stray.name}\n{digest}".encode()).hexdigest()
+        entry = LedgerEntry(
+            load_id=f"{LANDING}-{make_load_id(stray.path.name, place)}",
+            entity=LANDING,
+            file_name=stray.name,
+            file_sha256=digest,
+            export_date=None,
+            status=REJECTED,
+            loaded_at=loaded_at,
+        )
+        _reject(con, entry, stray.reason)
+        entries.append(entry)
     return entries
 
 
@@ -245,17 +297,22 @@ def _parse_batch(
     `parsed`, their set-aside rows to `rejects`); if DuckDB cannot read the batch, read its
     files one by one so only the unreadable file is rejected."""
     columns, first = batch[0].header.columns, len(parsed)
+    paths = [landed.path for landed in batch]
     try:
-        paths = [landed.path for landed in batch]
         _parse(con, entity, paths, columns, first=first, append=first > 0)
     except duckdb.Error as error:
         if len(batch) > 1:
             for landed in batch:
                 _parse_batch(con, entity, [landed], parsed, rejects)
             return
-        first_line = str(error).strip().splitlines()[0]
-        _reject(con, batch[0].entry, f"the CSV reader could not read the file: {first_line}")
-        return
+        # DuckDB 1.5 fails a whole file when a line over its maximum size has a multi-byte
+        # character where it cuts the line (README, pitfalls): read it again with long lines.
+        try:
+            _parse(con, entity, paths, columns, first=first, append=first > 0, long_lines=True)
+        except duckdb.Error:
+            first_line = str(error).strip().splitlines()[0]
+            _reject(con, batch[0].entry, f"the CSV reader could not read the file: {first_line}")
+            return
     parsed.extend(batch)
     numbers = {str(landed.path): first + offset for offset, landed in enumerate(batch)}
     lines: dict[str, _Lines] = {}  # each file with set-aside rows, scanned once
@@ -269,17 +326,28 @@ def _parse_batch(
             [first, first + len(batch) - 1],
         ).fetchall()
     )
+    long = {reject.file for reject in found if reject.reason.startswith(LINE_TOO_LONG)}
     # DuckDB 1.5's parallel reader can stop before the end of a file with many rows it sets
     # aside, and say nothing (README, pitfalls). A file with such rows whose rows read and
     # set aside do not add up to its lines is read again on one thread, which reads them
-    # all, and its set-aside rows are taken from that reading. (A quoted field that spans
-    # lines also makes them differ: such a file is read again too, to the same result.)
+    # all, and its set-aside rows are taken from that reading.
+    # A row longer than the reader's line limit is no broken rule: its file is read again
+    # with long lines, which costs its reading a third more (so not every file is read so).
     for number in sorted(set_aside):
         path = parsed[number].path
-        if read.get(number, 0) + set_aside[number] == lines[str(path)].rows:
+        if number not in long and read.get(number, 0) + set_aside[number] == lines[str(path)].rows:
             continue
         con.execute("delete from _parsed where _file = ?", [number])
-        _parse(con, entity, [path], columns, first=number, append=True, parallel=False)
+        _parse(
+            con,
+            entity,
+            [path],
+            columns,
+            first=number,
+            append=True,
+            parallel=False,
+            long_lines=number in long,
+        )
         found = [reject for reject in found if reject.file != number]
         found += _structural_rejects(con, entity, columns, {str(path): number}, lines)
     rejects.extend(found)
@@ -317,6 +385,7 @@ def _parse(
     first: int = 0,
     append: bool = False,
     parallel: bool = True,
+    long_lines: bool = False,
 ) -> None:
     """Read and parse the files' data rows in one DuckDB scan into the temp table `_parsed`
     (typed columns, the broken rules, and the raw text of rows that break one), in reading
@@ -325,30 +394,55 @@ def _parse(
     `first` for the first of `paths`, and so on. With `append`, the rows are added to those
     of the files parsed before. Structurally broken rows (wrong field count, bad quoting,
     invalid UTF-8) go to the rejects table instead of failing the read. The statement is
-    atomic: a file DuckDB cannot read adds no row. `parallel=False` reads on one thread."""
+    atomic: a file DuckDB cannot read adds no row. `parallel=False` reads on one thread;
+    `long_lines` reads lines up to LONG_LINE_BYTES (on one thread)."""
     con.execute("drop table if exists _read_errors")
     con.execute("drop table if exists _read_scans")
     con.execute(
-        parse_statement(entity, columns, append=append, parallel=parallel),
-        {"paths": [str(path) for path in paths], "first": first},
+        parse_statement(entity, columns, append=append, parallel=parallel, long_lines=long_lines),
+        parse_parameters(paths, first),
     )
 
 
+def parse_parameters(paths: list[Path], first: int) -> dict[str, object]:
+    """The parameters of `parse_statement`: the files, as paths and as patterns, and the
+    number of the first."""
+    return {
+        "patterns": [literal_pattern(str(path)) for path in paths],
+        "paths": [str(path) for path in paths],
+        "first": first,
+    }
+
+
+def literal_pattern(path: str) -> str:
+    """The glob pattern DuckDB's reader takes for a path that matches that path only: `*`,
+    `?` and `[` in a folder's or file's name each become a class of one character. (Given
+    `orders_1[2].csv` as it is, DuckDB reads `orders_12.csv`.)"""
+    return GLOB_CHARACTER.sub(r"[\1]", path)
+
+
 def parse_statement(
-    entity: Entity, columns: list[str], append: bool = False, parallel: bool = True
+    entity: Entity,
+    columns: list[str],
+    append: bool = False,
+    parallel: bool = True,
+    long_lines: bool = False,
 ) -> str:
-    """The statement `_parse` runs, with the files as the parameter `$paths` and the number
-    of the first as `$first`. Reading order is kept because DuckDB preserves insertion order
-    unless told otherwise, through a plan of projections only: a join reorders rows (see
-    parsing._one_of; tests/test_ingest.py checks every entity's plan). Every layout gives
-    the same columns (`parse_select`). Rows carry their file's number rather than its path:
-    the loader joins on it twice per row, and an integer is cheaper to keep and to join."""
+    """The statement `_parse` runs, with the files as the parameter `$paths` (and as the
+    `$patterns` that match each of them alone) and the number of the first as `$first`.
+    Reading order is kept because DuckDB preserves insertion order unless told otherwise,
+    through a plan of projections only: a join reorders rows (see parsing._one_of;
+    tests/test_ingest.py checks every entity's plan). Every layout gives the same columns
+    (`parse_select`). Rows carry their file's number rather than its path: the loader joins
+    on it twice per row, and an integer is cheaper to keep and to join."""
     width = len(columns)
     types = "{" + ", ".join(f"'_c{index}': 'VARCHAR'" for index in range(1, width + 1)) + "}"
-    threads = "" if parallel else ", parallel = false"
+    threads = "" if parallel and not long_lines else ", parallel = false"
+    if long_lines:
+        threads += f", max_line_size = {LONG_LINE_BYTES}"
     # The path is the same for all rows of a chunk: DuckDB computes its position once each.
     reader = f"""(select *, $first + list_position($paths, _path) - 1 as _file from read_csv(
-        $paths, header = false, skip = 1, auto_detect = false, columns = {types},
+        $patterns, header = false, skip = 1, auto_detect = false, columns = {types},
         delim = ',', quote = '"', escape = '"', strict_mode = true, filename = '_path',
         store_rejects = true, rejects_table = '_read_errors', rejects_scan = '_read_scans'{threads}
     ))"""
@@ -376,8 +470,10 @@ def _structural_rejects(
             scans.file_path,
             errors.line,
             min(errors.byte_position) as byte_position,
-            arg_min(cast(errors.error_type as varchar), errors.column_idx) as error_type,
-            arg_min(errors.error_message, errors.column_idx) as error_message,
+            arg_min(
+                cast(errors.error_type as varchar), coalesce(errors.column_idx, 0)
+            ) as error_type,
+            arg_min(errors.error_message, coalesce(errors.column_idx, 0)) as error_message,
             any_value(errors.csv_line) as csv_line
         from _read_errors as errors
         inner join _read_scans as scans
@@ -417,21 +513,24 @@ def _clean(reason: str) -> str:
 @dataclass(frozen=True)
 class _Lines:
     """A file's lines: where the blank ones start (DuckDB's reader skips them, and its line
-    numbers count them), and how many others follow the header, the file's rows unless a
-    quoted field spans lines."""
+    numbers count them), and how many others follow the header: the file's rows. A line
+    inside a quoted field (one that starts after an odd number of quotes) is part of a row,
+    blank or not; `""` in a quoted field is two quotes, so the count stays right."""
 
     blanks: list[int]
     rows: int
 
     @classmethod
     def of(cls, path: Path) -> _Lines:
-        blanks, lines, position = [], 0, 0
+        blanks, lines, position, quoted = [], 0, 0, False
         with path.open("rb") as handle:
             for line in handle:
-                if line.strip(b"\r\n"):
-                    lines += 1
-                else:
-                    blanks.append(position)
+                if not quoted:
+                    if line.strip(b"\r\n"):
+                        lines += 1
+                    else:
+                        blanks.append(position)
+                quoted ^= line.count(b'"') % 2 == 1
                 position += len(line)
         return cls(blanks, max(lines - 1, 0))
 

@@ -21,6 +21,10 @@ from .contract import (
 # strptime format in turn (slow when most attempts fail).
 TIMESTAMP_SHAPE = r"[0-9]{4}[-/][0-9]{1,2}[-/][0-9]{1,2} [0-9]{1,2}:[0-9]{2}(:[0-9]{2})?"
 DATE_SHAPE = r"[0-9]{4}[-/][0-9]{1,2}[-/][0-9]{1,2}|[0-9]{8}"
+# DuckDB's cast alone would take `1.5` (as 2), `1e3`, `0x10` and `1_0` for integers, and drop
+# every comma of an amount (`12,50` as 1250): only these shapes are cast.
+INTEGER_SHAPE = r"[-+]?[0-9]+"
+MONEY_SHAPE = r"-?([0-9]+|[0-9]{1,3}(,[0-9]{3})+)([.][0-9]{1,2})?"
 TRUE_LABELS = ("是", "true", "1", "y", "yes")
 FALSE_LABELS = ("否", "false", "0", "n", "no")
 PHONE_MASK = r"^(\d{3})\d*(\d{4})$"
@@ -39,9 +43,16 @@ def _one_of(text: str, values: tuple[str, ...]) -> str:
 def _parsed(column: Column, text: str) -> str:
     """Expression of the typed value; NULL when empty or unparseable."""
     if column.kind == INTEGER:
-        return f"try_cast({text} as integer)"
+        return (
+            f"case when regexp_full_match({text}, '{INTEGER_SHAPE}') "
+            f"then try_cast({text} as integer) end"
+        )
     if column.kind == MONEY:
-        return f"try_cast({_money_text(text)} as decimal(18,2))"
+        amount = _money_text(text)
+        return (
+            f"case when regexp_full_match({amount}, '{MONEY_SHAPE}') "
+            f"then try_cast(replace({amount}, ',', '') as decimal(18,2)) end"
+        )
     if column.kind == TIMESTAMP:
         return (
             f"case when regexp_full_match({text}, '{TIMESTAMP_SHAPE}') "
@@ -67,7 +78,9 @@ def _parsed(column: Column, text: str) -> str:
 
 
 def _money_text(text: str) -> str:
-    return f"replace(replace(replace(replace({text}, '¥', ''), '￥', ''), ',', ''), ' ', '')"
+    """The amount without its yuan sign and spaces; thousands separators are kept for the
+    shape to check their places."""
+    return f"replace(replace(replace({text}, '¥', ''), '￥', ''), ' ', '')"
 
 
 def _problems(column: Column, text: str, value: str) -> list[str]:
@@ -85,9 +98,9 @@ def _problems(column: Column, text: str, value: str) -> list[str]:
             f"then ' (a spreadsheet turned it into a number; re-export it as text)' else '' end end"
         )
     elif column.kind == MONEY:
+        # Of the shape but beyond decimal(18,2) (16 digits before the point) is no amount either.
         problems.append(
-            f"case when {text} is not null and not regexp_full_match({_money_text(text)}, "
-            f"'-?[0-9]+([.][0-9]{{1,2}})?') then '{name}: ' || {shown} || "
+            f"case when {text} is not null and {value} is null then '{name}: ' || {shown} || "
             f"' is not an amount in yuan' "
             f"when {value} < 0 then '{name}: negative amount ' || {shown} end"
         )
