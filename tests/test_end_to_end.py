@@ -620,6 +620,28 @@ def test_a_full_refresh_rebuilds_what_incremental_models_kept(tmp_path):
     assert basis.read_text() == built  # the next build goes on incrementally
 
 
+def test_a_file_landed_again_corrected_wins_in_every_kind_of_build(tmp_path):
+    """A file landed again under its name with new bytes is a second published load. With
+    the same `updated_at`, export date and file name, the later load wins, though its row
+    comes earlier in the file: in the build that reads it as new, and in a full refresh that
+    ranks both loads at once."""
+    landing, home = tmp_path / "landing", tmp_path / "home"
+    paid = _paid("1000000001", "B1", "2021-11-05 20:00:00")
+    write_export(landing, "orders", "orders_20211201.csv", [order("1000000002"), paid])
+    code, output = trustwh("run", "--landing", landing, "--home", home)
+    assert code == 0, output
+    corrected = paid | {"paid_amount": "99.00"}
+    write_export(landing, "orders", "orders_20211201.csv", [corrected, order("1000000002")])
+    for flags in ([], ["--full-refresh"]):
+        code, output = trustwh("run", "--landing", landing, "--home", home, *flags)
+        assert code == 0, output
+        gmv = query(
+            home / "serving.duckdb",
+            "select sum(gmv) from marts.store_daily_gmv where purchase_date = '2021-11-05'",
+        )
+        assert gmv == [(Decimal("99.00"),)], flags
+
+
 def test_a_missing_landing_folder_is_a_message_not_a_traceback(tmp_path):
     code, output = trustwh("run", "--landing", tmp_path / "nowhere", "--home", tmp_path / "home")
     assert code == 2

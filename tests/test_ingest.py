@@ -6,6 +6,7 @@ import json
 from datetime import date, datetime
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from dagster_project.defs.ingest import loader
@@ -153,6 +154,19 @@ BAD_ROWS = {
     "amount too large": (
         order("1000000015", unit_price="12345678901234567"),
         "unit_price: 12345678901234567 is not an amount in yuan",
+    ),
+    # Nor spaces or a yuan sign inside, nor a first group of 0 (1250.00, 12.00, 1.00 before).
+    "space inside an amount": (
+        order("1000000016", paid_amount="12 50"),
+        "paid_amount: 12 50 is not an amount in yuan",
+    ),
+    "yuan sign inside an amount": (
+        order("1000000017", paid_amount="1¥2"),
+        "paid_amount: 1¥2 is not an amount in yuan",
+    ),
+    "separated leading zero": (
+        order("1000000018", paid_amount="0,001"),
+        "paid_amount: 0,001 is not an amount in yuan",
     ),
 }
 
@@ -469,14 +483,16 @@ def test_integers_and_amounts_of_every_accepted_shape_load(con, tmp_path):
     rows = [
         order("1000000001", quantity="+2", paid_amount="¥ 1,234,567.5"),
         order("1000000002", quantity="007", paid_amount="1234567890123456.99"),
+        order("1000000003", paid_amount="￥0.05"),
     ]
     write_export(tmp_path, "orders", "orders_20210902.csv", rows)
     [entry] = ingest(con, tmp_path)
-    assert (entry.rows_loaded, entry.rows_quarantined) == (2, 0)
+    assert (entry.rows_loaded, entry.rows_quarantined) == (3, 0)
     loaded = con.execute("select quantity, paid_amount from raw.orders order by order_id")
     assert [(quantity, str(paid)) for quantity, paid in loaded.fetchall()] == [
         (2, "1234567.50"),
         (7, "1234567890123456.99"),
+        (1, "0.05"),
     ]
 
 
@@ -527,6 +543,7 @@ def test_file_and_folder_names_with_glob_characters_are_read_as_they_are(con, tm
 def test_a_row_longer_than_the_readers_line_limit_loads(con, tmp_path, text, reads):
     """DuckDB reads lines up to 2 MB at first; a longer one (cut inside a Chinese character,
     DuckDB failed the whole file) is read on a second reading of its file."""
+    con.execute("set memory_limit = '1GB'")  # what a run may use; DuckDB's buffer is 16 lines
     rows = [order(f"10000001{index:02d}") for index in range(4)]
     rows[1]["item_name"] = text * 2_100_000
     rows[2]["quantity"] = "two"
@@ -537,6 +554,46 @@ def test_a_row_longer_than_the_readers_line_limit_loads(con, tmp_path, text, rea
     assert loaded.fetchall() == [(1, 3), (2, 2_100_000), (4, 3)]
     assert quarantined(con) == [(3, "quantity: two is not an integer")]
     assert len(reads) == 2
+
+
+def test_a_row_longer_than_any_line_the_reader_takes_rejects_its_file_alone(
+    con, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(loader, "LONG_LINE_BYTES", 3_000_000)
+    rows = [order("1000000100"), order("1000000101", item_name="中" * 1_100_000)]
+    write_export(tmp_path, "orders", "orders_20210902_a.csv", rows)
+    write_export(tmp_path, "orders", "orders_20210902_b.csv", [order("1000000102")])
+    entries = ingest(con, tmp_path)
+    assert [(entry.status, entry.rows_loaded) for entry in entries] == [
+        ("rejected", 0),
+        ("published", 1),
+    ]
+    assert entries[0].reason.startswith("the CSV reader could not read the file: ")
+    assert con.execute("select order_id from raw.orders").fetchall() == [("1000000102",)]
+
+
+def test_a_file_the_reader_fails_to_read_again_is_rejected_alone(con, tmp_path, monkeypatch):
+    """A file with a line over the limit is read again alone; if that reading fails, the file
+    is rejected and the others of its batch load."""
+    parse = loader._parse
+
+    def failing_again(*args, long_lines: bool = False, **kwargs):
+        if long_lines:
+            raise duckdb.IOException("IO Error: the disk failed")
+        return parse(*args, **kwargs)
+
+    monkeypatch.setattr(loader, "_parse", failing_again)
+    rows = [order("1000000100"), order("1000000101", item_name="x" * 2_100_000)]
+    write_export(tmp_path, "orders", "orders_20210902_a.csv", rows)
+    write_export(tmp_path, "orders", "orders_20210902_b.csv", [order("1000000102")])
+    entries = ingest(con, tmp_path)
+    assert [(entry.status, entry.rows_loaded) for entry in entries] == [
+        ("rejected", 0),
+        ("published", 1),
+    ]
+    assert "IO Error: the disk failed" in entries[0].reason
+    assert con.execute("select order_id from raw.orders").fetchall() == [("1000000102",)]
+    assert con.execute("select count(*) from quality.quarantine").fetchone() == (0,)
 
 
 def test_an_unknown_column_name_given_twice_keeps_both(con, tmp_path):
@@ -570,6 +627,31 @@ def test_a_blank_line_inside_a_quoted_field_is_part_of_its_row(con, tmp_path, ne
         ("1000000103", 4),
     ]
     assert reads == [True]  # its rows read and set aside add up to its rows: read once
+
+
+def test_a_quote_inside_an_unquoted_field_opens_no_quoted_field(con, tmp_path, reads):
+    """`14"显示器` is a value with a quote in it, as DuckDB reads it: the blank lines after
+    it are skipped lines, not part of a field, and the rows after them keep their numbers."""
+    rows = [order(f"10000001{index:02d}") for index in range(4)]
+    rows[1]["item_name"] = "14-inch"
+    path = write_export(tmp_path, "orders", "orders_20210902.csv", rows)
+    lines = path.read_text().split("\n")
+    lines[2] = lines[2].replace("14-inch", '14"显示器')
+    lines[3:3] = ["", "", "x,y,z"]  # two blank lines, then data row 3: too few fields
+    path.write_text("\n".join(lines))
+    [entry] = ingest(con, tmp_path, threshold=1.0)
+    assert (entry.rows_read, entry.rows_quarantined) == (5, 1)
+    assert quarantined(con) == [(3, "wrong field count: expected 21 fields, found 3")]
+    assert [row[:2] for row in raw_orders(con)] == [
+        ("1000000100", 1),
+        ("1000000101", 2),
+        ("1000000102", 4),
+        ("1000000103", 5),
+    ]
+    assert con.execute(
+        "select item_name from raw.orders where order_id = '1000000101'"
+    ).fetchone() == ('14"显示器',)
+    assert reads == [True]
 
 
 def test_a_gb18030_file_whose_first_chinese_text_is_far_down_loads_as_gb18030(con, tmp_path):

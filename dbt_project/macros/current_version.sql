@@ -1,5 +1,6 @@
 {#- The current version of each key (METRICS.md): newest updated_at, ties to the later export
-    date, then the later file name, then the later row.
+    date, then the later file name, then the later load (a file landed again under its name),
+    then the later row.
 
     Most keys have one version: only the groups of `by` (the key unless given, or a coarser
     part of it, such as a store's snapshot of a day) that hold a key twice are ranked; every
@@ -56,10 +57,14 @@
     (int_orders_current at 10M orders, a day of 131k order versions: see README). -#}
 {% macro newer_versions(relation, key) -%}
     with candidates as (
-        select {{ key }}, updated_at, export_date, source_file_name, source_row_number, load_id
+        select
+            {{ key }}, updated_at, export_date, source_file_name, loaded_at, source_row_number,
+            load_id
         from {{ relation }}
         union all
-        select {{ key }}, updated_at, export_date, source_file_name, source_row_number, load_id
+        select
+            {{ key }}, updated_at, export_date, source_file_name, loaded_at, source_row_number,
+            load_id
         from {{ this }}
         where ({{ key }}) in (select {{ key }} from {{ relation }})
     ),
@@ -86,8 +91,10 @@
 
 {% macro newest_first(version_column='updated_at') -%}
     {#- The order of a key's versions, newest first (METRICS.md): the version column, then the
-        later export date, the later file name, the later row. -#}
+        later export date, the later file name, the later load of that name (two loads of one
+        name both stay published when the first was: which wins must not depend on the order
+        they were built in), the later row. -#}
     {{ version_column }} desc,
     {%- if version_column != 'export_date' %} export_date desc,{% endif %}
-    {{- ' ' }}source_file_name desc, source_row_number desc
+    {{- ' ' }}source_file_name desc, loaded_at desc, source_row_number desc
 {%- endmacro %}

@@ -48,9 +48,12 @@ PHONE_SHAPE = re.compile(r"^\s*(1\d{2})\d{4}(\d{4})\s*$")
 HASH_THREADS = 4
 GLOB_CHARACTER = re.compile(r"([*?\[])")
 # DuckDB's reader sets aside a line longer than its `max_line_size` (2 MB by default) with this
-# reason; such a file is read again with lines up to LONG_LINE_BYTES.
+# reason; such a file is read again with lines up to LONG_LINE_BYTES, in a buffer of that size
+# (by default DuckDB's buffer is 16 times the line size: 1 GiB for these lines).
 LINE_TOO_LONG = "line size over maximum"
-LONG_LINE_BYTES = 1 << 28
+LONG_LINE_BYTES = 1 << 26
+# Python's CSV reader (the rows set aside, and a file's records) takes fields of any line read.
+csv.field_size_limit(LONG_LINE_BYTES)
 
 
 @dataclass
@@ -94,6 +97,7 @@ class _Landed:
     entry: LedgerEntry
     path: Path  # what DuckDB reads: the landed file, or its UTF-8 transcode
     header: Header
+    unread: bool = False  # read in a batch, then rejected when read again alone
 
 
 @dataclass
@@ -338,17 +342,25 @@ def _parse_batch(
         if number not in long and read.get(number, 0) + set_aside[number] == lines[str(path)].rows:
             continue
         con.execute("delete from _parsed where _file = ?", [number])
-        _parse(
-            con,
-            entity,
-            [path],
-            columns,
-            first=number,
-            append=True,
-            parallel=False,
-            long_lines=number in long,
-        )
         found = [reject for reject in found if reject.file != number]
+        try:
+            _parse(
+                con,
+                entity,
+                [path],
+                columns,
+                first=number,
+                append=True,
+                parallel=False,
+                long_lines=number in long,
+            )
+        except duckdb.Error as error:  # its rows are out of `_parsed`, and it is left out
+            parsed[number].unread = True
+            first_line = str(error).strip().splitlines()[0]
+            _reject(
+                con, parsed[number].entry, f"the CSV reader could not read the file: {first_line}"
+            )
+            continue
         found += _structural_rejects(con, entity, columns, {str(path): number}, lines)
     rejects.extend(found)
 
@@ -439,7 +451,7 @@ def parse_statement(
     types = "{" + ", ".join(f"'_c{index}': 'VARCHAR'" for index in range(1, width + 1)) + "}"
     threads = "" if parallel and not long_lines else ", parallel = false"
     if long_lines:
-        threads += f", max_line_size = {LONG_LINE_BYTES}"
+        threads += f", max_line_size = {LONG_LINE_BYTES}, buffer_size = {LONG_LINE_BYTES}"
     # The path is the same for all rows of a chunk: DuckDB computes its position once each.
     reader = f"""(select *, $first + list_position($paths, _path) - 1 as _file from read_csv(
         $patterns, header = false, skip = 1, auto_detect = false, columns = {types},
@@ -469,7 +481,6 @@ def _structural_rejects(
         select
             scans.file_path,
             errors.line,
-            min(errors.byte_position) as byte_position,
             arg_min(
                 cast(errors.error_type as varchar), coalesce(errors.column_idx, 0)
             ) as error_type,
@@ -483,7 +494,7 @@ def _structural_rejects(
         """
     ).fetchall()
     rejects = []
-    for path, line, position, error_type, message, csv_line in rows:
+    for path, line, error_type, message, csv_line in rows:
         if path not in lines:
             lines[path] = _Lines.of(Path(path))
         text = (csv_line or "").strip("\r\n")
@@ -493,7 +504,7 @@ def _structural_rejects(
         else:
             reason = f"{error_type.lower()}: {_clean(message)}"
         # `line` counts the header and blank lines; a data row number counts neither.
-        number = line - 1 - bisect.bisect_left(lines[path].blanks, position)
+        number = line - 1 - bisect.bisect_left(lines[path].blanks, line)
         rejects.append(
             _Reject(
                 numbers[path],
@@ -512,27 +523,27 @@ def _clean(reason: str) -> str:
 
 @dataclass(frozen=True)
 class _Lines:
-    """A file's lines: where the blank ones start (DuckDB's reader skips them, and its line
-    numbers count them), and how many others follow the header: the file's rows. A line
-    inside a quoted field (one that starts after an odd number of quotes) is part of a row,
-    blank or not; `""` in a quoted field is two quotes, so the count stays right."""
+    """A file's records as a CSV reader splits them: the numbers of the blank ones (DuckDB's
+    reader skips them, and its line numbers count them) and how many others follow the
+    header, the file's rows. A record is a line unless a quoted field spans lines; a quote
+    inside a field that does not start with one is a character, as DuckDB reads it, so
+    counting quotes per line would not do."""
 
     blanks: list[int]
     rows: int
 
     @classmethod
     def of(cls, path: Path) -> _Lines:
-        blanks, lines, position, quoted = [], 0, 0, False
-        with path.open("rb") as handle:
-            for line in handle:
-                if not quoted:
-                    if line.strip(b"\r\n"):
-                        lines += 1
-                    else:
-                        blanks.append(position)
-                quoted ^= line.count(b'"') % 2 == 1
-                position += len(line)
-        return cls(blanks, max(lines - 1, 0))
+        blanks, records = [], 0
+        with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+            reader = csv.reader(handle)
+            try:
+                for records, record in enumerate(reader, start=1):
+                    if not record:
+                        blanks.append(records)
+            except csv.Error:  # a quote left open at the end: the last record
+                records += 1
+        return cls(blanks, max(records - len(blanks) - 1, 0))
 
 
 def _store(
@@ -621,6 +632,8 @@ def _store(
     )
     structural = Counter(reject.file for reject in rejects)
     for number, landed in enumerate(parsed):
+        if landed.unread:
+            continue  # its ledger row, rejected, is written
         entry = landed.entry
         rows, bad = counts.get(number, (0, 0))
         entry.rows_loaded = rows - bad

@@ -24,7 +24,9 @@ DATE_SHAPE = r"[0-9]{4}[-/][0-9]{1,2}[-/][0-9]{1,2}|[0-9]{8}"
 # DuckDB's cast alone would take `1.5` (as 2), `1e3`, `0x10` and `1_0` for integers, and drop
 # every comma of an amount (`12,50` as 1250): only these shapes are cast.
 INTEGER_SHAPE = r"[-+]?[0-9]+"
-MONEY_SHAPE = r"-?([0-9]+|[0-9]{1,3}(,[0-9]{3})+)([.][0-9]{1,2})?"
+# A leading yuan sign (and a space after it), then digits, in groups of three after the first
+# when separated: `¥1,299.00`, `￥ 35`, `-5.00`.
+MONEY_SHAPE = r"-?[¥￥]? ?-?([0-9]+|[1-9][0-9]{0,2}(,[0-9]{3})+)([.][0-9]{1,2})?"
 TRUE_LABELS = ("是", "true", "1", "y", "yes")
 FALSE_LABELS = ("否", "false", "0", "n", "no")
 PHONE_MASK = r"^(\d{3})\d*(\d{4})$"
@@ -48,10 +50,9 @@ def _parsed(column: Column, text: str) -> str:
             f"then try_cast({text} as integer) end"
         )
     if column.kind == MONEY:
-        amount = _money_text(text)
         return (
-            f"case when regexp_full_match({amount}, '{MONEY_SHAPE}') "
-            f"then try_cast(replace({amount}, ',', '') as decimal(18,2)) end"
+            f"case when regexp_full_match({text}, '{MONEY_SHAPE}') "
+            f"then try_cast({_money_text(text)} as decimal(18,2)) end"
         )
     if column.kind == TIMESTAMP:
         return (
@@ -78,9 +79,8 @@ def _parsed(column: Column, text: str) -> str:
 
 
 def _money_text(text: str) -> str:
-    """The amount without its yuan sign and spaces; thousands separators are kept for the
-    shape to check their places."""
-    return f"replace(replace(replace({text}, '¥', ''), '￥', ''), ' ', '')"
+    """An amount of MONEY_SHAPE as a number: without its yuan sign, space and separators."""
+    return f"replace(replace(replace(replace({text}, '¥', ''), '￥', ''), ' ', ''), ',', '')"
 
 
 def _problems(column: Column, text: str, value: str) -> list[str]:
