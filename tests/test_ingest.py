@@ -406,8 +406,8 @@ def test_a_rerun_hashes_only_files_whose_size_or_time_changed(con, tmp_path, mon
     path = write_export(tmp_path, "orders", "orders_20210902.csv", [order()])
     [first] = ingest(con, tmp_path)
     hashed: list[str] = []
-    real_sha256 = loader.sha256
-    monkeypatch.setattr(loader, "sha256", lambda p: hashed.append(p.name) or real_sha256(p))
+    real_scan = loader.scan
+    monkeypatch.setattr(loader, "scan", lambda p: hashed.append(p.name) or real_scan(p))
     assert ingest(con, tmp_path) == [] and hashed == []  # unchanged on disk: not read again
     path.touch()  # same bytes, new time: hashed again, still the same load
     assert ingest(con, tmp_path) == [] and hashed == ["orders_20210902.csv"]
@@ -420,20 +420,20 @@ def test_a_file_rewritten_while_it_is_hashed_is_read_again_next_run(con, tmp_pat
     from dagster_project.defs.ingest import loader
 
     path = write_export(tmp_path, "orders", "orders_20210902.csv", [order("1000000001")])
-    real_sha256 = loader.sha256
+    real_scan = loader.scan
 
     def rewritten_while_read(file):
-        digest = real_sha256(file)  # the first version's bytes
+        scanned = real_scan(file)  # the first version's bytes
         write_export(tmp_path, "orders", file.name, [order("1000000001"), order("1000000002")])
-        return digest
+        return scanned
 
-    monkeypatch.setattr(loader, "sha256", rewritten_while_read)
+    monkeypatch.setattr(loader, "scan", rewritten_while_read)
     [first] = ingest(con, tmp_path)
-    monkeypatch.setattr(loader, "sha256", real_sha256)
+    monkeypatch.setattr(loader, "scan", real_scan)
     # The digest was recorded with the size and time the file had before it was read, so the
     # second version does not pass for the first: it is hashed again and loaded.
     [second] = ingest(con, tmp_path)
-    assert second.load_id != first.load_id and second.file_sha256 == real_sha256(path)
+    assert second.load_id != first.load_id and second.file_sha256 == real_scan(path)[0]
     assert second.rows_loaded == 2
 
 
@@ -652,6 +652,23 @@ def test_a_quote_inside_an_unquoted_field_opens_no_quoted_field(con, tmp_path, r
         "select item_name from raw.orders where order_id = '1000000101'"
     ).fetchone() == ('14"显示器',)
     assert reads == [True]
+
+
+@pytest.mark.parametrize("far_down", [False, True], ids=["in-the-head", "far-down"])
+def test_a_row_with_a_nul_byte_is_set_aside_wherever_it_is(con, tmp_path, far_down):
+    rows = [order(f"1{index:09d}") for index in range(600 if far_down else 3)]
+    path = write_export(tmp_path, "orders", "orders_20210902.csv", rows)
+    lines = path.read_bytes().split(b"\n")
+    bad = len(lines) - 3 if far_down else 2  # a data row after, or within, the first 64 KiB
+    lines[bad] = lines[bad].replace("大红袍".encode(), "大红\x00袍".encode())
+    path.write_bytes(b"\n".join(lines))
+    assert (path.read_bytes().index(b"\x00") > 1 << 16) == far_down
+    [entry] = ingest(con, tmp_path, threshold=1.0)
+    assert (entry.status, entry.rows_quarantined) == ("published", 1), entry.reason
+    assert quarantined(con) == [(bad, "item_name: a NUL character")]
+    assert con.execute(
+        "select count(*) from raw.orders where contains(item_name, chr(0))"
+    ).fetchone() == (0,)
 
 
 def test_a_gb18030_file_whose_first_chinese_text_is_far_down_loads_as_gb18030(con, tmp_path):

@@ -115,11 +115,23 @@ def export_date(entity: Entity, path: Path) -> date:
 
 
 def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+    return scan(path)[0]
+
+
+def scan(path: Path) -> tuple[str, bool]:
+    """The file's SHA-256, and whether it holds a NUL byte (text never does; the loader sets
+    aside the rows that do), found in the one reading."""
+    digest, nul = hashlib.sha256(), False
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK_BYTES):
             digest.update(chunk)
-    return digest.hexdigest()
+            nul = nul or b"\x00" in chunk
+    return digest.hexdigest(), nul
+
+
+def has_nul(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return any(b"\x00" in chunk for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""))
 
 
 @dataclass(frozen=True)
@@ -169,7 +181,14 @@ def detect_encoding(path: Path) -> str:
         head = handle.read(SAMPLE_BYTES)
     if not head.strip():
         raise RejectedFile("the file is empty: no header row and no data")
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in head:
+    # UTF-16 writes a NUL beside every ASCII character (a header's commas): binary data has
+    # many. A stray NUL in a data row of text is that row's problem.
+    first_line = head.split(b"\n", 1)[0]
+    if (
+        head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+        or b"\x00" in first_line
+        or head.count(0) * 8 > len(head)
+    ):
         raise RejectedFile(
             "the file looks like UTF-16 or binary data, not text in UTF-8 or GB18030; "
             "export it again as CSV (UTF-8)"

@@ -31,11 +31,13 @@ from .files import (
     cached_digests,
     detect_encoding,
     export_date,
+    has_nul,
     known_digest,
     landed_files,
     map_header,
     read_header_line,
     remember_digests,
+    scan,
     sha256,
     stray_files,
     transcode_to_utf8,
@@ -97,6 +99,7 @@ class _Landed:
     entry: LedgerEntry
     path: Path  # what DuckDB reads: the landed file, or its UTF-8 transcode
     header: Header
+    nul: bool  # it holds a NUL byte: its rows are checked for one
     unread: bool = False  # read in a batch, then rejected when read again alone
 
 
@@ -136,7 +139,7 @@ def ingest_entity(
     entries: list[LedgerEntry] = []
     readable: list[_Landed] = []
     try:
-        digests, hashed = _digests(landed_files(folder), cached)
+        digests, hashed, nul = _digests(landed_files(folder), cached)
         for path, digest in digests.items():
             if (path.name, digest) in known:
                 continue
@@ -161,7 +164,7 @@ def ingest_entity(
                 continue
             by_digest[digest] = (entry.load_id, path.name)
             try:
-                readable.append(_open(entity, path, entry, temp_dir))
+                readable.append(_open(entity, path, entry, temp_dir, nul.get(path)))
             except RejectedFile as error:
                 del by_digest[digest]
                 _reject(con, entry, str(error))
@@ -171,7 +174,7 @@ def ingest_entity(
         # small files twice, to the WAL and again at the checkpoint.
         batches: dict[tuple[str, ...], list[_Landed]] = {}
         for landed in readable:
-            batches.setdefault(tuple(landed.header.columns), []).append(landed)
+            batches.setdefault((*landed.header.columns, landed.nul), []).append(landed)
         parsed: list[_Landed] = []
         rejects: list[_Reject] = []
         for batch in batches.values():
@@ -235,22 +238,25 @@ def record_strays(
 
 def _digests(
     paths: list[Path], cached: dict[str, tuple[FileStat, str]]
-) -> tuple[dict[Path, str], dict[str, tuple[FileStat, str]]]:
-    """Each file's SHA-256, and those read again now (by name, with the size and time they
-    had before they were read). A file whose size and time are unchanged keeps its last
-    digest. hashlib releases the GIL on large reads, so the others are hashed on several
-    threads at once (5.1 → 2.1 s for the 5.5 GB of a 10M landing). Each file is stat-ed once,
-    before it is read: a file rewritten while it is hashed is read again next time."""
+) -> tuple[dict[Path, str], dict[str, tuple[FileStat, str]], dict[Path, bool]]:
+    """Each file's SHA-256, those read again now (by name, with the size and time they had
+    before they were read), and whether those hold a NUL byte. A file whose size and time
+    are unchanged keeps its last digest. hashlib releases the GIL on large reads, so the
+    others are hashed on several threads at once (5.1 → 2.1 s for the 5.5 GB of a 10M
+    landing). Each file is stat-ed once, before it is read: a file rewritten while it is
+    hashed is read again next time."""
     stats = {path: FileStat.of(path) for path in paths}
     digests = {path: known_digest(path.name, stat, cached) for path, stat in stats.items()}
     unknown = [path for path, digest in digests.items() if digest is None]
     hashed: dict[str, tuple[FileStat, str]] = {}
+    nul: dict[Path, bool] = {}
     if unknown:
         with ThreadPoolExecutor(max_workers=HASH_THREADS) as pool:
-            for path, digest in zip(unknown, pool.map(sha256, unknown), strict=True):
+            for path, (digest, found) in zip(unknown, pool.map(scan, unknown), strict=True):
                 digests[path] = digest
                 hashed[path.name] = (stats[path], digest)
-    return digests, hashed
+                nul[path] = found
+    return digests, hashed, nul
 
 
 def _supersede(con: duckdb.DuckDBPyConnection, entries: list[LedgerEntry]) -> None:
@@ -274,9 +280,14 @@ def _supersede(con: duckdb.DuckDBPyConnection, entries: list[LedgerEntry]) -> No
         )
 
 
-def _open(entity: Entity, path: Path, entry: LedgerEntry, temp_dir: Path) -> _Landed:
-    """Check a file's name, encoding and header; GB18030 is transcoded for DuckDB."""
+def _open(
+    entity: Entity, path: Path, entry: LedgerEntry, temp_dir: Path, nul: bool | None
+) -> _Landed:
+    """Check a file's name, encoding and header; GB18030 is transcoded for DuckDB. `nul`:
+    whether the file holds a NUL byte, None when it was not read in this run."""
     entry.export_date = export_date(entity, path)
+    if nul is None:
+        nul = has_nul(path)
     entry.encoding = detect_encoding(path)
     header = map_header(entity, read_header_line(path, entry.encoding))
     entry.header_language = header.language
@@ -286,8 +297,8 @@ def _open(entity: Entity, path: Path, entry: LedgerEntry, temp_dir: Path) -> _La
         temp_dir.mkdir(parents=True, exist_ok=True)
         utf8 = temp_dir / f"{entry.load_id}.utf8.csv"
         transcode_to_utf8(path, utf8, entry.encoding)
-        return _Landed(entry, utf8, header)
-    return _Landed(entry, path, header)
+        return _Landed(entry, utf8, header, nul)
+    return _Landed(entry, path, header, nul)
 
 
 def _parse_batch(
@@ -300,10 +311,10 @@ def _parse_batch(
     """Add the rows of a batch of files of one header layout to `_parsed` (and the files to
     `parsed`, their set-aside rows to `rejects`); if DuckDB cannot read the batch, read its
     files one by one so only the unreadable file is rejected."""
-    columns, first = batch[0].header.columns, len(parsed)
+    columns, nul, first = batch[0].header.columns, batch[0].nul, len(parsed)
     paths = [landed.path for landed in batch]
     try:
-        _parse(con, entity, paths, columns, first=first, append=first > 0)
+        _parse(con, entity, paths, columns, first=first, append=first > 0, nul=nul)
     except duckdb.Error as error:
         if len(batch) > 1:
             for landed in batch:
@@ -312,7 +323,16 @@ def _parse_batch(
         # DuckDB 1.5 fails a whole file when a line over its maximum size has a multi-byte
         # character where it cuts the line (README, pitfalls): read it again with long lines.
         try:
-            _parse(con, entity, paths, columns, first=first, append=first > 0, long_lines=True)
+            _parse(
+                con,
+                entity,
+                paths,
+                columns,
+                first=first,
+                append=first > 0,
+                nul=nul,
+                long_lines=True,
+            )
         except duckdb.Error:
             first_line = str(error).strip().splitlines()[0]
             _reject(con, batch[0].entry, f"the CSV reader could not read the file: {first_line}")
@@ -352,6 +372,7 @@ def _parse_batch(
                 first=number,
                 append=True,
                 parallel=False,
+                nul=nul,
                 long_lines=number in long,
             )
         except duckdb.Error as error:  # its rows are out of `_parsed`, and it is left out
@@ -397,6 +418,7 @@ def _parse(
     first: int = 0,
     append: bool = False,
     parallel: bool = True,
+    nul: bool = False,
     long_lines: bool = False,
 ) -> None:
     """Read and parse the files' data rows in one DuckDB scan into the temp table `_parsed`
@@ -411,7 +433,9 @@ def _parse(
     con.execute("drop table if exists _read_errors")
     con.execute("drop table if exists _read_scans")
     con.execute(
-        parse_statement(entity, columns, append=append, parallel=parallel, long_lines=long_lines),
+        parse_statement(
+            entity, columns, append=append, parallel=parallel, nul=nul, long_lines=long_lines
+        ),
         parse_parameters(paths, first),
     )
 
@@ -438,6 +462,7 @@ def parse_statement(
     columns: list[str],
     append: bool = False,
     parallel: bool = True,
+    nul: bool = False,
     long_lines: bool = False,
 ) -> str:
     """The statement `_parse` runs, with the files as the parameter `$paths` (and as the
@@ -461,7 +486,7 @@ def parse_statement(
     target = (
         "insert into _parsed by name " if append else "create or replace temp table _parsed as "
     )
-    return target + parse_select(entity, columns, reader, keep=["_file"])
+    return target + parse_select(entity, columns, reader, keep=["_file"], nul=nul)
 
 
 def _structural_rejects(
