@@ -739,3 +739,18 @@ def test_files_outside_the_export_folders_are_recorded_with_where_they_belong(co
         ("orders_20210902.csv", "published"),
         ("orders_20210903.csv", "published"),
     ]
+
+
+def test_rows_the_reader_sets_aside_say_what_to_fix(con, tmp_path):
+    rows = [order(f"1{index:09d}", item_name="a,b") for index in range(600)]
+    path = write_export(tmp_path, "orders", "orders_20210902.csv", rows)
+    lines = path.read_bytes().split(b"\n")
+    lines[3] = lines[3].replace(b'"a,b"', '"龙"井"'.encode())  # a quote not doubled
+    lines[597] = lines[597].replace("露露".encode(), b"\xff\xfe")  # past the encoding's sample
+    path.write_bytes(b"\n".join(lines))
+    [entry] = ingest(con, tmp_path, threshold=1.0)
+    assert (entry.encoding, entry.rows_read, entry.rows_quarantined) == ("utf-8", 600, 2)
+    assert quarantined(con) == [
+        (3, 'bad quoting: a quote inside a quoted field must be doubled ("")'),
+        (597, "bytes that are not UTF-8 text (the file mixes encodings?)"),
+    ]

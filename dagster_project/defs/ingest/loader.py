@@ -53,6 +53,12 @@ GLOB_CHARACTER = re.compile(r"([*?\[])")
 # reason; such a file is read again with lines up to LONG_LINE_BYTES, in a buffer of that size
 # (by default DuckDB's buffer is 16 times the line size: 1 GiB for these lines).
 LINE_TOO_LONG = "line size over maximum"
+# What DuckDB's reasons for a row it set aside mean, said for the person who fixes the file.
+READER_REASONS = {
+    "UNQUOTED VALUE": 'bad quoting: a quote inside a quoted field must be doubled ("")',
+    "INVALID ENCODING": "bytes that are not UTF-8 text (the file mixes encodings?)",
+    "INVALID UNICODE": "bytes that are not UTF-8 text (the file mixes encodings?)",
+}
 LONG_LINE_BYTES = 1 << 26
 # Python's CSV reader (the rows set aside, and a file's records) takes fields of any line read.
 csv.field_size_limit(LONG_LINE_BYTES)
@@ -526,6 +532,8 @@ def _structural_rejects(
         if error_type in ("MISSING COLUMNS", "TOO MANY COLUMNS"):
             found = len(next(csv.reader([text]), []))
             reason = f"wrong field count: expected {width} fields, found {found}"
+        elif error_type in READER_REASONS:
+            reason = READER_REASONS[error_type]
         else:
             reason = f"{error_type.lower()}: {_clean(message)}"
         # `line` counts the header and blank lines; a data row number counts neither.
