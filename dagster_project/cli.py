@@ -30,8 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     generate = commands.add_parser("generate", help="write realistic sample exports")
     generate.add_argument("--out", type=Path, required=True, help="landing folder to write")
     generate.add_argument("--seed", type=int, default=7)
-    generate.add_argument("--months", type=int, default=12)
-    generate.add_argument("--scale", type=float, default=1.0, help="1.0 = ~50k orders")
+    generate.add_argument("--months", type=_positive(int), default=12)
+    generate.add_argument("--scale", type=_positive(float), default=1.0, help="1.0 = ~50k orders")
     generate.add_argument("--dirty", action="store_true", help="add every bad-input case")
 
     run = commands.add_parser("run", help="ingest new exports, gate, build and publish")
@@ -55,11 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     report = commands.add_parser("report", help="print the governance report's path, or serve it")
     report.add_argument("--home", type=Path, help="warehouse home (env TRUSTWH_HOME)")
     report.add_argument("--serve", action="store_true", help="serve it on 127.0.0.1 until Ctrl-C")
-    report.add_argument("--port", type=int, default=8765, help="port for --serve (0: any free)")
+    report.add_argument("--port", type=_port, default=8765, help="port for --serve (0: any free)")
 
     docs = commands.add_parser("docs", help="serve the dbt docs of the marts on 127.0.0.1")
     docs.add_argument("--home", type=Path, help="warehouse home (env TRUSTWH_HOME)")
-    docs.add_argument("--port", type=int, default=8580, help="port (0: any free one)")
+    docs.add_argument("--port", type=_port, default=8580, help="port (0: any free one)")
 
     bench = commands.add_parser("bench", help="time runs against a plain DuckDB load")
     bench.add_argument("--points", default="0.1M,1M,10M", help="orders per point (0.1M,1M,10M)")
@@ -68,6 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--keep", action="store_true", help="keep landings and homes")
 
     args = parser.parse_args(argv)
+    try:
+        return _command(args, console)
+    except SettingsError as error:
+        console.print(f"[red]{error}[/red]")
+        return 2
+
+
+def _command(args: argparse.Namespace, console: Console) -> int:
     if args.command == "release":
         from .defs.quality.release import release_command
 
@@ -88,6 +96,25 @@ def main(argv: list[str] | None = None) -> int:
     return _run(args, console)
 
 
+def _positive(kind: type) -> object:
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = 0
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be a number above 0, not {text!r}")
+        return value
+
+    return parse
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535, not {text!r}")
+    return int(text)
+
+
 def _add_location_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--landing", type=Path, help="landing folder (env TRUSTWH_LANDING)")
     parser.add_argument("--home", type=Path, help="warehouse home (env TRUSTWH_HOME)")
@@ -97,9 +124,13 @@ def _generate(args: argparse.Namespace, console: Console) -> int:
     from .sample_data.generate import generate
 
     started = time.perf_counter()
-    summary = generate(
-        args.out, seed=args.seed, months=args.months, scale=args.scale, dirty=args.dirty
-    )
+    try:
+        summary = generate(
+            args.out, seed=args.seed, months=args.months, scale=args.scale, dirty=args.dirty
+        )
+    except OSError as error:
+        console.print(f"[red]Cannot write the sample to {args.out}:[/red] {error.strerror}")
+        return 2
     console.print(str(summary))
     console.print(f"wrote {args.out} in {time.perf_counter() - started:.1f}s")
     return 0
@@ -108,13 +139,18 @@ def _generate(args: argparse.Namespace, console: Console) -> int:
 def _run(args: argparse.Namespace, console: Console) -> int:
     settings = Settings.load(home=args.home, landing=args.landing)
     if not settings.landing.is_dir():
+        what = "is not a folder" if settings.landing.exists() else "does not exist"
         console.print(
-            f"[red]The landing folder {settings.landing} does not exist.[/red] Land exports in "
+            f"[red]The landing folder {settings.landing} {what}.[/red] Land exports in "
             "<landing>/orders, refunds, fans and violations, or write a sample with "
             "`trustwh generate --out <landing>`."
         )
         return 2
-    open_home(settings.home)
+    try:
+        open_home(settings.home)
+    except OSError as error:
+        console.print(f"[red]Cannot use {settings.home} as the home:[/red] {error.strerror}")
+        return 2
     try:
         settings.pii_key()  # in production, a missing key stops the run before it starts
     except SettingsError as error:

@@ -86,6 +86,12 @@ class Settings:
         return self.home / "dbt-build-basis"
 
     @property
+    def built_state_path(self) -> Path:
+        """The loads and project the marts were last built from (`build_state`), written by
+        the dbt step: publish publishes only marts built from the loads it publishes."""
+        return self.home / "dbt-built-state"
+
+    @property
     def pii_key_path(self) -> Path:
         """The generated local key, outside production only."""
         return self.home / "pii.key"
@@ -134,9 +140,9 @@ class Settings:
         settings = cls(
             home=Path(env.get(ENV_HOME, ".trustwh")),
             landing=Path(env.get(ENV_LANDING, "landing")),
-            quarantine_threshold=float(env.get(ENV_QUARANTINE_THRESHOLD, "0.05")),
+            quarantine_threshold=_fraction(ENV_QUARANTINE_THRESHOLD, "0.05"),
             memory_limit=env.get(ENV_MEMORY_LIMIT, "2GB"),
-            threads=int(env.get(ENV_THREADS, "2")),
+            threads=_count(ENV_THREADS, "2"),
             alert_webhook=env.get(ENV_ALERT_WEBHOOK) or None,
             production=env.get(ENV_MODE, "").strip().lower() == "production",
             pii_key_value=env.get(ENV_PII_KEY) or None,
@@ -156,3 +162,23 @@ class Settings:
         os.environ[ENV_QUARANTINE_THRESHOLD] = str(self.quarantine_threshold)
         os.environ[ENV_MEMORY_LIMIT] = self.memory_limit
         os.environ[ENV_THREADS] = str(self.threads)
+
+
+def _fraction(name: str, default: str) -> float:
+    """A share from 0 to 1 in the environment variable `name` (0.05 for 5%)."""
+    text = os.environ.get(name, default)
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise SettingsError(f"{name} must be a share from 0 to 1 (0.05 for 5%), not {text!r}")
+    return value
+
+
+def _count(name: str, default: str) -> int:
+    """A whole number of 1 or more in the environment variable `name`."""
+    text = os.environ.get(name, default)
+    if not text.strip().isdigit() or int(text) < 1:
+        raise SettingsError(f"{name} must be a whole number of 1 or more, not {text!r}")
+    return int(text)

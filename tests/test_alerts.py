@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import logging
 import subprocess
 import sys
 import threading
@@ -288,3 +289,16 @@ def test_a_run_of_trustwh_run_that_died_is_alerted_by_the_daemon(tmp_path, monke
     [line] = _lines(home / "logs" / "alerts.log")
     assert line["kind"] == RUN_FAILURE and line["run_id"] == dead.run_id
     assert line["reason"].startswith("its process ended before the run did"), line
+
+
+def test_a_tick_that_ends_a_dead_run_says_so_in_its_log(monkeypatch, caplog):
+    """The sensors' ticks end dead runs too (past START_GRACE); the run after them then has
+    none left to end and to say so: the tick's log says it."""
+    monkeypatch.setattr(runs, "START_GRACE", timedelta(0))
+    log = logging.getLogger("a sensor's tick")
+    with dg.instance_for_test() as instance, caplog.at_level(logging.WARNING, log.name):
+        dead = DagsterRun(job_name="trustwh", status=DagsterRunStatus.STARTED)
+        instance.add_run(dead)
+        assert runs.run_starting(instance, log) is False
+        assert instance.get_run_by_id(dead.run_id).status == DagsterRunStatus.FAILURE
+    assert caplog.messages == [f"run {dead.run_id} had died without ending: marked failed"]

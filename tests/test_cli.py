@@ -1,4 +1,5 @@
-"""The `trustwh` command's exit: the code of `main`, with or without Python's teardown."""
+"""The `trustwh` command's exit: the code of `main`, with or without Python's teardown; and
+what it says of a user's mistakes (a message and exit 2, never a traceback)."""
 
 from __future__ import annotations
 
@@ -48,3 +49,62 @@ def test_a_thread_still_running_gets_the_usual_exit_which_waits_for_it(exits):
         worker.join()
     assert exited.value.code == 3
     assert exits == []
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "said"),
+    [
+        (["run", "--landing", "{landing}", "--home", "{file}"], {}, "as the home: File exists"),
+        (["run", "--landing", "{landing}", "--home", "{file}/sub"], {}, "Not a directory"),
+        (["run", "--landing", "{file}", "--home", "{home}"], {}, "is not a folder"),
+        (["generate", "--out", "{file}/x", "--months", "1"], {}, "Cannot write the sample"),
+        (["generate", "--out", "{home}", "--months", "0"], {}, "must be a number above 0"),
+        (["generate", "--out", "{home}", "--scale", "-1"], {}, "must be a number above 0"),
+        (["docs", "--home", "{home}", "--port", "99999"], {}, "must be a port from 0 to 65535"),
+        (["report", "--home", "{home}", "--port", "-1"], {}, "must be a port from 0 to 65535"),
+        (
+            ["run", "--landing", "{landing}", "--home", "{home}"],
+            {"TRUSTWH_QUARANTINE_THRESHOLD": "5"},
+            "TRUSTWH_QUARANTINE_THRESHOLD must be a share from 0 to 1",
+        ),
+        (
+            ["report", "--home", "{home}"],
+            {"TRUSTWH_THREADS": "abc"},
+            "TRUSTWH_THREADS must be a whole number of 1 or more",
+        ),
+    ],
+)
+def test_a_mistake_in_the_command_is_a_message_and_exit_2(
+    tmp_path, monkeypatch, capsys, args, env, said
+):
+    (tmp_path / "landing").mkdir()
+    (tmp_path / "file").write_text("")
+    places = {"landing": tmp_path / "landing", "file": tmp_path / "file", "home": tmp_path / "h"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    try:
+        code = cli.main([arg.format(**places) for arg in args])
+    except SystemExit as exit:  # argparse's own message, on stderr
+        code = exit.code
+    captured = capsys.readouterr()
+    output = " ".join((captured.out + captured.err).split())
+    assert code == 2 and said in output, output
+    assert "Traceback" not in output
+
+
+def test_a_port_in_use_is_a_message_and_exit_2(tmp_path, capsys):
+    import socket
+
+    from dagster_project.defs.quality import report
+
+    home = tmp_path / "home"
+    (home / "quality").mkdir(parents=True)
+    (home / "quality" / "index.html").write_text("<html></html>")
+    (home / "serving.duckdb").write_text("")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = cli.Settings.load(home=home)
+        code = report.report_command(settings, True, port, print)
+    assert code == 2 and "Address already in use" in capsys.readouterr().out

@@ -596,6 +596,46 @@ def test_after_a_build_of_some_models_only_the_next_one_is_a_full_refresh(tmp_pa
     assert query(home / "serving.duckdb", "select sum(orders) from marts.store_daily_gmv") == [(2,)]
 
 
+def test_a_publish_without_the_models_built_from_the_new_loads_publishes_nothing(
+    tmp_path, monkeypatch
+):
+    """The ingest and the publish selected in the Dagster UI without the dbt models: the
+    ledger would count a load whose rows the marts do not hold, and the next run would find
+    everything current. The publish fails and says why; the next run builds and publishes."""
+    import dagster as dg
+
+    from dagster_project.defs.ingest.assets import LEDGER_KEY, QUARANTINE_KEY
+    from dagster_project.defs.publish.assets import SERVING_KEY
+
+    landing, home = tmp_path / "landing", tmp_path / "home"
+    _one_order_built(landing, home)
+    write_export(
+        landing, "orders", "orders_20211202.csv", [_paid("1000000002", "B2", "2021-12-01 20:00:00")]
+    )
+    from dagster_project.definitions import defs
+
+    monkeypatch.setenv("TRUSTWH_HOME", str(home))
+    monkeypatch.setenv("TRUSTWH_LANDING", str(landing))
+    selection = [
+        key
+        for key in defs.resolve_all_asset_keys()
+        if key.path[0] == "raw" or key in (LEDGER_KEY, QUARANTINE_KEY, SERVING_KEY)
+    ]
+    result = defs.resolve_job_def("trustwh").execute_in_process(
+        asset_selection=selection, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
+    )
+    assert not result.success
+    [failure] = [event for event in result.all_events if event.is_step_failure]
+    assert "the marts are not built from the loads" in str(failure.event_specific_data.error)
+    ledger = "select count(*) from quality.load_ledger where status = 'published'"
+    assert query(home / "serving.duckdb", ledger) == [(1,)]  # the new load is not shown
+
+    code, output = trustwh("run", "--landing", landing, "--home", home)
+    assert code == 0 and "No run started" not in " ".join(output.split()), output
+    assert query(home / "serving.duckdb", ledger) == [(2,)]
+    assert query(home / "serving.duckdb", "select sum(orders) from marts.store_daily_gmv") == [(2,)]
+
+
 def test_a_full_refresh_rebuilds_what_incremental_models_kept(tmp_path):
     """An incremental mart keeps the rows of keys no build changes, whatever they hold: a
     row that drifted there (here, written by hand) stays through every incremental build.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from datetime import date, datetime
 from pathlib import Path
@@ -754,3 +756,23 @@ def test_rows_the_reader_sets_aside_say_what_to_fix(con, tmp_path):
         (3, 'bad quoting: a quote inside a quoted field must be doubled ("")'),
         (597, "bytes that are not UTF-8 text (the file mixes encodings?)"),
     ]
+
+
+def test_a_malformed_rows_masked_record_keeps_no_address_in_any_language(con, tmp_path):
+    row = order("1000000001", receiver_address="Unit 5 Harbour View Tower, Kowloon")
+    fields = [row[name] for name in ORDERS.column_names]
+    fields.insert(4, "an extra field")  # the address moves off its position
+    line = io.StringIO()
+    csv.writer(line, lineterminator="").writerow(fields)
+    write_export(
+        tmp_path,
+        "orders",
+        "orders_20210902.csv",
+        [order("1000000002")],
+        extra_lines=[line.getvalue()],
+    )
+    [entry] = ingest(con, tmp_path, threshold=1.0)
+    assert entry.rows_quarantined == 1
+    [(masked,)] = con.execute("select raw_record_masked from quality.quarantine").fetchall()
+    assert "Harbour" not in masked and "13812345678" not in masked
+    assert "138****5678" in masked and "1000000001" in masked

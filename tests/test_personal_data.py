@@ -264,7 +264,8 @@ def test_other_accounts_can_read_what_is_published_and_nothing_else(built):
         elif path.parent == built:  # a closed folder closes everything in it
             assert mode & 0o077 == 0, f"{path} is {oct(mode)}: other accounts can reach it"
     private = {path.name for path in built.iterdir()} - PUBLISHED
-    assert private == {"warehouse.duckdb", "pii.key", "dbt-build-basis", "run.lock"} | {
+    assert private == {"warehouse.duckdb", "pii.key", "dbt-build-basis", "dbt-built-state"} | {
+        "run.lock",
         "dbt-target",
         "logs",
         "dagster",

@@ -9,7 +9,7 @@ from pydantic import PrivateAttr
 
 from ..home import lock_home, open_home, unlock_home
 from ..settings import Settings
-from .runs import end_dead_runs
+from .runs import DIED, end_dead_runs
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -35,7 +35,7 @@ class WarehouseResource(dg.ConfigurableResource):
             # With the lock, no other run is building: any Dagster still records as in
             # progress, and not just starting, died without ending.
             for run_id in end_dead_runs(context.instance, holding=context.run.run_id):
-                context.log.warning(f"run {run_id} had died without ending: marked failed")
+                context.log.warning(DIED.format(run_id))
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._run_lock is not None:

@@ -7,6 +7,7 @@ every queued run back for good, and the Dagster UI would show it running. Such a
 told by the lock: a live run takes it within seconds of starting and keeps it to its end.
 """
 
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,6 +28,8 @@ GONE = (
     "its process ended before the run did (killed, or the machine stopped): it held no run "
     "lock of the home {:.0f} minutes after it {}. Run again to build what it did not."
 )
+# How a run that ends dead runs says so, in its log or a sensor's.
+DIED = "run {} had died without ending: marked failed"
 SINCE = {
     dg.DagsterRunStatus.STARTING: "was launched",
     dg.DagsterRunStatus.STARTED: "started",
@@ -34,17 +37,21 @@ SINCE = {
 }
 
 
-def run_in_progress(instance: dg.DagsterInstance, home: Path) -> bool:
+def run_in_progress(
+    instance: dg.DagsterInstance, home: Path, log: logging.Logger | None = None
+) -> bool:
     """Whether a run builds the home now, or is starting to."""
     with run_lock_shared(home) as busy:
-        return busy is not None or run_starting(instance)
+        return busy is not None or run_starting(instance, log)
 
 
-def run_starting(instance: dg.DagsterInstance) -> bool:
+def run_starting(instance: dg.DagsterInstance, log: logging.Logger | None = None) -> bool:
     """With the home's run lock found free: whether Dagster records a run that is on its way
-    to it. Runs whose process is gone are ended on the way (as failed), so one killed
-    mid-build does not count."""
-    end_dead_runs(instance)
+    to it. Runs whose process is gone are ended on the way (as failed, each said in `log`,
+    a sensor's), so one killed mid-build does not count."""
+    for run_id in end_dead_runs(instance):
+        if log is not None:
+            log.warning(DIED.format(run_id))
     return bool(instance.get_runs(dg.RunsFilter(statuses=BUSY_STATUSES), limit=1))
 
 

@@ -40,7 +40,7 @@ def landing_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseReso
     half. While a run is in progress, or a file settles, the cursor stays: the next tick
     starts the run."""
     settings = warehouse.settings()
-    if run_in_progress(context.instance, settings.home):
+    if run_in_progress(context.instance, settings.home, context.log):
         return BUSY
     landing = settings.landing
     files = {

@@ -17,7 +17,13 @@ from pydantic import Field
 
 from ...home import make_readable
 from ...settings import ENV_PII_KEY, Settings
-from ..publish.serving import build_basis, build_is_current, project_state, same_basis
+from ..publish.serving import (
+    build_basis,
+    build_is_current,
+    build_state,
+    project_state,
+    same_basis,
+)
 from ..resources import WarehouseResource
 from .project import dbt_project
 
@@ -67,12 +73,14 @@ def dbt_models(
     # buyer months, three marts) read what the build before them changed, and would miss
     # what an unfinished build changed.
     basis_path, key = settings.build_basis_path, settings.pii_key()
-    if settings.serving_path.exists() and not config.full_refresh:
-        with warehouse.connect() as con:
-            unchanged = build_is_current(con, basis_path, key)
-        if unchanged:
-            context.log.info("no new published loads and no model changes: nothing to build")
-            return
+    with warehouse.connect() as con:
+        state = build_state(con)
+        unchanged = settings.serving_path.exists() and build_is_current(con, basis_path, key)
+    if unchanged and not config.full_refresh:
+        context.log.info("no new published loads and no model changes: nothing to build")
+        settings.built_state_path.write_text(state)
+        return
+    settings.built_state_path.unlink(missing_ok=True)  # written again when this build finishes
     args = ["build", "--exclude-resource-type", "unit_test"]
     if config.full_refresh:
         context.log.info("a full refresh was asked for: every model is rebuilt")
@@ -96,6 +104,7 @@ def dbt_models(
         )
     else:
         basis_path.write_text(build_basis(key))
+    settings.built_state_path.write_text(state)
     docs_state = settings.docs_path / DOCS_STATE
     state = project_state()
     if docs_state.is_file() and docs_state.read_text() == state:

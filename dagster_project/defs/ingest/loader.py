@@ -47,6 +47,7 @@ from .tables import LEDGER_COLUMNS, insert_rows, raw_columns
 
 ADDRESS_HINT = re.compile(r"[省市区县镇村路街道号楼室]")
 PHONE_SHAPE = re.compile(r"^\s*(1\d{2})\d{4}(\d{4})\s*$")
+FREE_TEXT = re.compile(r"[\s,，]")
 HASH_THREADS = 4
 GLOB_CHARACTER = re.compile(r"([*?\[])")
 # DuckDB's reader sets aside a line longer than its `max_line_size` (2 MB by default) with this
@@ -718,14 +719,20 @@ def _personal_names(entity: Entity) -> set[str]:
 
 def _mask_fields(line: str, personal_positions: list[int]) -> list[str | None]:
     """The fields of a malformed row with anything personal masked or removed: its field
-    count is wrong, so positions are a hint only and shapes decide too."""
+    count is wrong, so positions are a hint only and shapes decide too. Free text of some
+    length with a space or comma could be an address in any language (`Unit 5 Harbour View
+    Tower, Kowloon`): it is removed, names of items and stores with it."""
     fields = next(csv.reader([line]), [])
     masked: list[str | None] = []
     for position, field in enumerate(fields):
         phone = PHONE_SHAPE.match(field)
         if phone:
             masked.append(f"{phone[1]}****{phone[2]}")
-        elif position in personal_positions or (len(field) >= 6 and ADDRESS_HINT.search(field)):
+        elif (
+            position in personal_positions
+            or (len(field) >= 6 and ADDRESS_HINT.search(field))
+            or (len(field) >= 12 and FREE_TEXT.search(field.strip()))
+        ):
             masked.append(None)
         else:
             masked.append(field)

@@ -134,7 +134,7 @@ def blocked_load_alert(context: dg.SensorEvaluationContext, warehouse: Warehouse
     starting run from opening it read-write, so a run starting meanwhile waits for the read."""
     settings = warehouse.settings()
     with run_lock_shared(settings.home) as busy:
-        if busy is not None or run_starting(context.instance):
+        if busy is not None or run_starting(context.instance, context.log):
             return dg.SkipReason("a run is in progress; checking after it")
         if not settings.warehouse_path.exists():
             return dg.SkipReason(f"no working database at {settings.warehouse_path} yet")

@@ -755,7 +755,12 @@ def report_command(
     if not serve:
         return 0
     handler = functools.partial(_QuietHandler, directory=str(page.parent))
-    with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
+    try:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    except OSError as error:
+        say(f"Cannot listen on 127.0.0.1:{port}: {error.strerror}; try --port")
+        return 2
+    with server:
         say(f"Serving http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C to stop)")
         serve_until_stopped(server)
     return 0
