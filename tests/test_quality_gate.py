@@ -640,6 +640,23 @@ def test_release_publishes_a_blocked_load_and_records_who_and_why(gated):
 
 
 @pytest.mark.slow
+def test_the_report_shows_a_released_load_with_who_when_and_why(gated):
+    load_id = gated["loads"]["orders_20210902_S003.csv"]
+    [(released_at,)] = query(
+        gated["home"] / "serving.duckdb",
+        "select released_at from quality.releases where load_id = ?",
+        [load_id],
+    )
+    page = (gated["home"] / "quality" / "index.html").read_text()
+    assert '<div class="value">1</div><div class="label">released</div>' in page
+    all_loads = page.split('<section id="loads">')[1].split("</section>")[0]
+    [row] = [row for row in all_loads.split("<tr>") if load_id in row]
+    assert '<span class="badge released">released</span>' in row
+    assert "the store confirmed the update times" in row
+    assert f"released by {getpass.getuser()} at {released_at:%Y-%m-%d %H:%M}" in row
+
+
+@pytest.mark.slow
 def test_a_fixed_re_export_supersedes_the_blocked_load(gated):
     warehouse = gated["home"] / "warehouse.duckdb"
     old = gated["loads"]["orders_20210902_S002.csv"]

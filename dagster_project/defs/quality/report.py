@@ -44,7 +44,7 @@ QUARANTINE_SAMPLE_LIMIT = 200
 TREND_BUCKETS = 60
 COHORT_LIMIT = 24
 VALUE_CHARS = 80
-STATUS_ORDER = ("published", "blocked", "rejected", "duplicate")
+STATUS_ORDER = ("published", "released", "blocked", "rejected", "duplicate")
 # A mainland mobile number anywhere in a shown value (never inside a longer digit run).
 PHONE = re.compile(r"(?<![0-9])(1[3-9][0-9])[0-9]{4}([0-9]{4})(?![0-9])")
 
@@ -64,6 +64,8 @@ class Load:
     checks_passed: int = 0
     checks_failed: int = 0
     failed_checks: tuple[str, ...] = ()
+    released_by: str | None = None
+    released_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -176,21 +178,43 @@ def read_report_data(
             row = con.execute("select max(published_at) from quality.publish_log").fetchone()
             data.published_at = row[0] if row else None
         if "quality.load_ledger" in tables:
-            _read_loads(con, data, has_checks)
+            ledger = _ledger(has_releases="quality.releases" in tables)
+            _read_loads(con, data, ledger, has_checks)
             if has_checks:
                 _read_checks(con, data)
             if "quality.quarantine" in tables:
-                _read_quarantine(con, data)
+                _read_quarantine(con, data, ledger)
             _read_trend(con, data, has_checks)
         if "marts.platform_cohort_retention" in tables:
             _read_retention(con, data)
     return data
 
 
+def _ledger(has_releases: bool) -> str:
+    """The load ledger as the page shows it: a blocked load published on purpose with
+    `trustwh release` has status 'released', the release's reason, and who released it when."""
+    if not has_releases:
+        return (
+            "(select *, null::varchar as released_by, null::timestamp as released_at "
+            "from quality.load_ledger)"
+        )
+    return """(
+        select
+            ledger.* replace (
+                if(releases.load_id is null, ledger.status, 'released') as status,
+                coalesce(releases.reason, ledger.reason) as reason
+            ),
+            releases.released_by,
+            releases.released_at
+        from quality.load_ledger as ledger
+        left join quality.releases as releases on releases.load_id = ledger.load_id
+    )"""
+
+
 _LOAD_COLUMNS = (
     "ledger.load_id, ledger.entity, ledger.file_name, ledger.export_date, ledger.status, "
     "ledger.rows_read, ledger.rows_loaded, ledger.rows_quarantined, "
-    "coalesce(ledger.reason, ''), ledger.loaded_at"
+    "coalesce(ledger.reason, ''), ledger.loaded_at, ledger.released_by, ledger.released_at"
 )
 _NEWEST_FIRST = (
     "ledger.loaded_at desc nulls last, ledger.export_date desc nulls last, "
@@ -198,7 +222,9 @@ _NEWEST_FIRST = (
 )
 
 
-def _loads(con: duckdb.DuckDBPyConnection, where: str, limit: int, has_checks: bool) -> list[Load]:
+def _loads(
+    con: duckdb.DuckDBPyConnection, ledger: str, where: str, limit: int, has_checks: bool
+) -> list[Load]:
     checks = (
         """
         left join (
@@ -221,7 +247,7 @@ def _loads(con: duckdb.DuckDBPyConnection, where: str, limit: int, has_checks: b
         else "0, 0, []::varchar[]"
     )
     rows = con.execute(
-        f"select {_LOAD_COLUMNS}, {check_columns} from quality.load_ledger as ledger {checks} "
+        f"select {_LOAD_COLUMNS}, {check_columns} from {ledger} as ledger {checks} "
         f"where {where} order by {_NEWEST_FIRST} limit {int(limit)}"
     ).fetchall()
     return [
@@ -229,18 +255,20 @@ def _loads(con: duckdb.DuckDBPyConnection, where: str, limit: int, has_checks: b
             *row[:8],
             reason=row[8],
             loaded_at=row[9],
-            checks_passed=row[10],
-            checks_failed=row[11],
-            failed_checks=tuple(row[12] or ()),
+            released_by=row[10],
+            released_at=row[11],
+            checks_passed=row[12],
+            checks_failed=row[13],
+            failed_checks=tuple(row[14] or ()),
         )
         for row in rows
     ]
 
 
-def _read_loads(con: duckdb.DuckDBPyConnection, data: ReportData, has_checks: bool) -> None:
-    counts = dict(
-        con.execute("select status, count(*) from quality.load_ledger group by status").fetchall()
-    )
+def _read_loads(
+    con: duckdb.DuckDBPyConnection, data: ReportData, ledger: str, has_checks: bool
+) -> None:
+    counts = dict(con.execute(f"select status, count(*) from {ledger} group by status").fetchall())
     order = {status: rank for rank, status in enumerate(STATUS_ORDER)}
     data.status_counts = {
         status: counts[status]
@@ -251,9 +279,9 @@ def _read_loads(con: duckdb.DuckDBPyConnection, data: ReportData, has_checks: bo
         "coalesce(sum(rows_quarantined), 0) from quality.load_ledger"
     ).fetchone()
     data.rows_read, data.rows_loaded, data.rows_quarantined = (int(value) for value in totals)
-    data.blocked = _loads(con, "ledger.status = 'blocked'", ATTENTION_LIMIT, has_checks)
-    data.rejected = _loads(con, "ledger.status = 'rejected'", ATTENTION_LIMIT, has_checks)
-    data.loads = _loads(con, "true", LOAD_LIMIT, has_checks)
+    data.blocked = _loads(con, ledger, "ledger.status = 'blocked'", ATTENTION_LIMIT, has_checks)
+    data.rejected = _loads(con, ledger, "ledger.status = 'rejected'", ATTENTION_LIMIT, has_checks)
+    data.loads = _loads(con, ledger, "true", LOAD_LIMIT, has_checks)
 
 
 def _read_checks(con: duckdb.DuckDBPyConnection, data: ReportData) -> None:
@@ -276,7 +304,7 @@ def _read_checks(con: duckdb.DuckDBPyConnection, data: ReportData) -> None:
     data.failed_checks = [CheckFailure(*row) for row in rows]
 
 
-def _read_quarantine(con: duckdb.DuckDBPyConnection, data: ReportData) -> None:
+def _read_quarantine(con: duckdb.DuckDBPyConnection, data: ReportData, ledger: str) -> None:
     rows = con.execute(
         f"""
         with reasons as (
@@ -290,7 +318,7 @@ def _read_quarantine(con: duckdb.DuckDBPyConnection, data: ReportData) -> None:
         select
             ledger.load_id, ledger.entity, ledger.file_name, ledger.status, ledger.rows_read,
             ledger.rows_quarantined, coalesce(top_reasons.top_reason, '')
-        from quality.load_ledger as ledger
+        from {ledger} as ledger
         left join top_reasons on top_reasons.load_id = ledger.load_id
         where ledger.rows_quarantined > 0
         order by ledger.status = 'blocked' desc, {_NEWEST_FIRST}
