@@ -194,6 +194,78 @@ def test_a_run_killed_mid_build_is_ended_and_holds_nothing_back(tmp_path, monkey
         assert instance.get_run_by_id(outcome.run_id).status == DagsterRunStatus.SUCCESS
 
 
+def test_a_run_killed_in_its_dbt_build_takes_its_dbt_process_with_it(tmp_path):
+    """dbt builds in a process of its own, which holds the working database. Killed with the
+    run, it must not build on: the run lock is free at once, and a run started then found
+    the database locked at its ingest ("Could not set lock")."""
+    landing, home = tmp_path / "landing", tmp_path / "home"
+    write_export(landing, "orders", "orders_20211201.csv", [order("1000000001")])
+    warehouse = home / "warehouse.duckdb"
+    killed = run_process(landing, home, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    building = None
+    deadline = time.monotonic() + 120
+    try:
+        while building is None:
+            assert killed.poll() is None and time.monotonic() < deadline, "dbt never built"
+            building = next((c for c in _children(killed.pid) if _has_open(c[0], warehouse)), None)
+            time.sleep(0.02)
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+        code, output = trustwh("run", "--landing", landing, "--home", home)
+        said = " ".join(output.split())
+        assert "Could not set lock" not in said, output
+        assert code == 0 or (code == 3 and "another run is building" in said), output
+        deadline = time.monotonic() + 10
+        while _alive(building) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(building), f"dbt process {building[0]} outlived its run"
+    finally:
+        if building and _alive(building):
+            os.kill(building[0], signal.SIGKILL)
+        if killed.poll() is None:
+            killed.kill()
+
+
+def _children(parent: int) -> list[tuple[int, str]]:
+    """The live child processes of `parent`, as (pid, start time)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (stat := _stat(int(entry))) and stat[1] == str(parent):
+            found.append((int(entry), stat[2]))
+    return found
+
+
+def _stat(pid: int) -> tuple[str, str, str] | None:
+    """A process's state, parent and start time (proc(5)), or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as file:
+            fields = file.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+    return fields[0], fields[1], fields[19]
+
+
+def _alive(process: tuple[int, str]) -> bool:
+    """Whether that process (pid and start time: a pid is reused) still runs; a zombie does
+    not, it only waits to be reaped."""
+    stat = _stat(process[0])
+    return stat is not None and stat[0] != "Z" and stat[2] == process[1]
+
+
+def _has_open(pid: int, path) -> bool:
+    try:
+        descriptors = os.listdir(f"/proc/{pid}/fd")
+    except (FileNotFoundError, PermissionError):
+        return False
+    for descriptor in descriptors:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{descriptor}") == str(path):
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def test_a_run_interrupted_with_ctrl_c_says_so_and_publishes_nothing(tmp_path):
     landing, home = tmp_path / "landing", tmp_path / "home"
     write_export(landing, "orders", "orders_20211201.csv", [order("1000000001")])
