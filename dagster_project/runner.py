@@ -83,8 +83,13 @@ class _ProgressHandler(logging.Handler):
             evaluation = event.event_specific_data
             if not evaluation.passed:
                 name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
-                self.failed_checks.append(name)
-                self.console.print(f"    [red]check failed[/red] {name}")
+                if (
+                    getattr(evaluation.severity, "value", None) == "WARN"
+                ):  # reported, blocks nothing
+                    self.console.print(f"    [yellow]check warned[/yellow] {name}")
+                else:
+                    self.failed_checks.append(name)
+                    self.console.print(f"    [red]check failed[/red] {name}")
 
 
 def _no_unevaluated_checks(record: logging.LogRecord) -> bool:

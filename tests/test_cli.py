@@ -108,3 +108,40 @@ def test_a_port_in_use_is_a_message_and_exit_2(tmp_path, capsys):
         settings = cli.Settings.load(home=home)
         code = report.report_command(settings, True, port, print)
     assert code == 2 and "Address already in use" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("severity", "shown", "blocking"),
+    [
+        ("WARN", "check warned raw/orders:row_count_near_average", 0),
+        ("ERROR", "check failed raw/orders:row_count_near_average", 1),
+    ],
+)
+def test_the_progress_tells_a_warning_check_from_a_failed_one(severity, shown, blocking):
+    """A warn-level check that did not pass is reported and blocks nothing: the progress does
+    not call it failed, nor count it among the checks that skip later steps."""
+    import io
+    import logging
+    from types import SimpleNamespace
+
+    import dagster as dg
+    from rich.console import Console
+
+    from dagster_project.runner import _ProgressHandler
+
+    out = io.StringIO()
+    handler = _ProgressHandler(Console(file=out, width=200))
+    evaluation = SimpleNamespace(
+        passed=False,
+        asset_key=dg.AssetKey(["raw", "orders"]),
+        check_name="row_count_near_average",
+        severity=dg.AssetCheckSeverity(severity),
+    )
+    event = SimpleNamespace(
+        event_type_value="ASSET_CHECK_EVALUATION", event_specific_data=evaluation
+    )
+    record = logging.LogRecord("dagster", logging.INFO, __file__, 1, "", None, None)
+    record.dagster_meta = {"dagster_event": event, "step_key": "ingest_exports"}
+    handler.emit(record)
+    assert shown in out.getvalue()
+    assert len(handler.failed_checks) == blocking
