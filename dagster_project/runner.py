@@ -111,11 +111,11 @@ def up_to_date(settings: Settings) -> datetime | None:
     """
     from .defs.ingest.contract import ENTITIES
     from .defs.ingest.files import (
-        LANDING,
         FileStat,
         cached_digests,
         known_digest,
         landed_files,
+        recorded_strays,
         stray_files,
     )
     from .defs.publish.serving import build_is_current
@@ -141,15 +141,8 @@ def up_to_date(settings: Settings) -> datetime | None:
                     if digest is None or (path.name, digest) not in known:
                         return None
             strays = stray_files(settings.landing, list(ENTITIES), skip=settings.home)
-            if strays:
-                recorded = {
-                    name
-                    for (name,) in con.execute(
-                        "select file_name from quality.load_ledger where entity = ?", [LANDING]
-                    ).fetchall()
-                }
-                if any(stray.name not in recorded for stray in strays):
-                    return None
+            if {stray.name for stray in strays} - recorded_strays(con):
+                return None
             if not build_is_current(con, settings.build_basis_path, settings.pii_key()):
                 return None
             [published_at] = con.execute(

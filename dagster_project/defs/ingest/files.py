@@ -86,6 +86,14 @@ def stray_files(landing: Path, entities: list[str], skip: Path | None = None) ->
     return strays
 
 
+def recorded_strays(con: Any) -> set[str]:
+    """The files outside the export folders the ledger has recorded, by their landing path."""
+    rows = con.execute(
+        "select file_name from quality.load_ledger where entity = ?", [LANDING]
+    ).fetchall()
+    return {name for (name,) in rows}
+
+
 def _folders(entities: list[str]) -> str:
     return ", ".join(f"{entity}/" for entity in entities)
 

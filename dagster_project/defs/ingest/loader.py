@@ -36,6 +36,7 @@ from .files import (
     landed_files,
     map_header,
     read_header_line,
+    recorded_strays,
     remember_digests,
     scan,
     sha256,
@@ -217,12 +218,7 @@ def record_strays(
     strays = stray_files(landing, entities, skip)
     if not strays:
         return []
-    known = {
-        name
-        for (name,) in con.execute(
-            "select file_name from quality.load_ledger where entity = ?", [LANDING]
-        ).fetchall()
-    }
+    known = recorded_strays(con)
     entries = []
     for stray in strays:
         if stray.name in known:

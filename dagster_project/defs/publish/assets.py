@@ -8,7 +8,7 @@ from ..dbt.assets import dbt_models
 from ..dbt.project import dbt_project
 from ..ingest.assets import LEDGER_KEY, QUARANTINE_KEY
 from ..resources import WarehouseResource
-from .serving import build_state, project_tables, publish
+from .serving import PublishError, project_tables, publish
 
 SERVING_KEY = dg.AssetKey(["serving", "database"])
 PUBLISHED_DEPS = [key for key in dbt_models.keys if key.path[0] in ("marts", "quality")] + [
@@ -21,18 +21,15 @@ PUBLISHED_DEPS = [key for key in dbt_models.keys if key.path[0] in ("marts", "qu
 def serving_database(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """`serving.duckdb`: marts and quality reports, swapped in whole after a successful build."""
     settings = warehouse.settings()
-    # Run alone, or after the ingest without the dbt models (a selection in the Dagster UI),
-    # it would publish a ledger that counts loads whose rows the marts do not hold.
-    built = settings.built_state_path
-    with warehouse.connect() as con:
-        current = build_state(con)
-    if not built.is_file() or built.read_text() != current:
-        raise dg.Failure(
-            "the marts are not built from the loads and dbt project there are now: nothing "
-            "published. Materialize the dbt models first, or run the whole job."
-        )
     models = project_tables(Path(dbt_project.manifest_path))
-    published = publish(settings.warehouse_path, settings.serving_path, models)
+    # Run alone, or after the ingest without the dbt models (a selection in the Dagster UI),
+    # it publishes nothing: the marts are not built from the loads there are.
+    built = settings.built_state_path
+    built_from = built.read_text() if built.is_file() else None
+    try:
+        published = publish(settings.warehouse_path, settings.serving_path, models, built_from)
+    except PublishError as error:
+        raise dg.Failure(str(error)) from error
     mart_rows = published.mart_rows
     context.log.info(f"published {len(mart_rows)} marts to {settings.serving_path}")
     if published.left_out:

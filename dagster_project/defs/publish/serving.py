@@ -117,16 +117,26 @@ class Published:
     left_out: list[str]
 
 
-def publish(warehouse: Path, serving: Path, models: set[tuple[str, str]]) -> Published:
+def publish(
+    warehouse: Path, serving: Path, models: set[tuple[str, str]], built_from: str | None
+) -> Published:
     """Snapshot marts and quality into a new file and swap it in. Only what the project
     defines is published: the dbt `models` (schema, table) of the published schemas and the
     pipeline's own quality tables. A mart removed or renamed in the project keeps its table
-    in the working database, and BI must not read it as current."""
+    in the working database, and BI must not read it as current. `built_from` is the
+    `build_state` the dbt step last built the marts from: unless it is the state there is
+    now, nothing is published (the ledger would count loads the marts do not hold)."""
     staged = serving.with_name(f".{serving.stem}-{uuid.uuid4().hex[:8]}.duckdb")
     con = duckdb.connect(str(warehouse))
     publish_id = None
     wanted = models | {("quality", name) for name in QUALITY_TABLES}
     try:
+        state = build_state(con)
+        if built_from != state:
+            raise PublishError(
+                "the marts are not built from the loads and dbt project there are now: "
+                "nothing published. Materialize the dbt models first, or run the whole job."
+            )
         present = con.execute(
             """
             select table_schema, table_name from information_schema.tables
@@ -156,7 +166,7 @@ def publish(warehouse: Path, serving: Path, models: set[tuple[str, str]]) -> Pub
         publish_id = uuid.uuid4().hex[:12]
         con.execute(
             "insert into quality.publish_log values (?, ?, ?, ?, ?)",
-            [publish_id, now, loads, json.dumps(mart_rows), build_state(con)],
+            [publish_id, now, loads, json.dumps(mart_rows), state],
         )
         con.execute(f"attach '{staged}' as snapshot")
         for schema in PUBLISHED_SCHEMAS:
