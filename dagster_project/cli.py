@@ -73,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         console.print(f"[red]{error}[/red]")
         return 2
+    except KeyboardInterrupt:  # before a run starts or after it ended; a run's own says so
+        console.print(f"\n[yellow]{args.command}: stopped by Ctrl-C.[/yellow]")
+        return 130
 
 
 def _command(args: argparse.Namespace, console: Console) -> int:

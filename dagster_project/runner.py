@@ -239,9 +239,14 @@ def ledger_summary(
         return files, attention
     try:
         con = duckdb.connect(str(settings.warehouse_path), read_only=True)
-    except duckdb.IOException as error:
+    except duckdb.Error as error:
         return files, [f"the ledger could not be read: {str(error).splitlines()[0]}"]
     with con:
+        if not con.execute(
+            "select 1 from duckdb_tables() where schema_name = 'quality' "
+            "and table_name = 'load_ledger'"
+        ).fetchall():
+            return files, attention  # a run stopped before its first load
         rows = con.execute(
             """
             select entity, status, count(*), sum(rows_loaded), sum(rows_quarantined)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import signal
 import subprocess
 import sys
+import time
 from contextlib import redirect_stdout
 from pathlib import Path
 
@@ -28,6 +30,28 @@ def run_process(landing: Path, home: Path, **popen) -> subprocess.Popen:
     """`trustwh run` in a process of its own, to kill, interrupt or read beside while it runs."""
     command = [sys.executable, "-m", "dagster_project.cli", "run"]
     return subprocess.Popen([*command, "--landing", str(landing), "--home", str(home)], **popen)
+
+
+def interrupt_run(landing: Path, home: Path, at: str, delay: float = 0.0) -> tuple[int, str]:
+    """`trustwh run`, sent a Ctrl-C (SIGINT) `delay` seconds after it prints a line starting
+    with `at`; its exit code and all it printed (it must end within a minute)."""
+    run = run_process(
+        landing,
+        home,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ | {"COLUMNS": "200"},
+    )
+    seen = []
+    for line in run.stdout:
+        seen.append(line)
+        if line.startswith(at):
+            time.sleep(delay)
+            run.send_signal(signal.SIGINT)
+            break
+    output = "".join(seen) + run.communicate(timeout=60)[0]
+    return run.returncode, output
 
 
 def dbt(home: Path, *args: str) -> subprocess.CompletedProcess:

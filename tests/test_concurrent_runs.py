@@ -24,7 +24,7 @@ from dagster_project.runner import open_instance, run_job
 from dagster_project.settings import Settings
 
 from .exports import order, write_export
-from .runs import query, run_process, trustwh
+from .runs import interrupt_run, query, run_process, trustwh
 
 
 def test_a_second_run_does_not_start_while_one_builds_the_home(tmp_path):
@@ -269,22 +269,8 @@ def _has_open(pid: int, path) -> bool:
 def test_a_run_interrupted_with_ctrl_c_says_so_and_publishes_nothing(tmp_path):
     landing, home = tmp_path / "landing", tmp_path / "home"
     write_export(landing, "orders", "orders_20211201.csv", [order("1000000001")])
-    run = run_process(
-        landing,
-        home,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=os.environ | {"COLUMNS": "200"},
-    )
-    seen = []
-    for line in run.stdout:
-        seen.append(line)
-        if line.startswith("▸ dbt build"):
-            run.send_signal(signal.SIGINT)
-            break
-    output = "".join(seen) + run.communicate(timeout=120)[0]
-    assert run.returncode != 0, output
+    code, output = interrupt_run(landing, home, at="▸ dbt build")
+    assert code != 0, output
     assert "failed at dbt_models: interrupted (Ctrl-C" in " ".join(output.split()), output
     assert "Traceback" not in output and "dagster._core" not in output, output
     assert not (home / "serving.duckdb").exists()

@@ -1,5 +1,6 @@
 """Resources: where the warehouse lives and how to open it."""
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -21,6 +22,7 @@ class WarehouseResource(dg.ConfigurableResource):
     quarantine_threshold: float | None = None
 
     _run_lock: int | None = PrivateAttr(default=None)
+    _open: list[duckdb.DuckDBPyConnection] = PrivateAttr(default_factory=list)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # Every run, from the CLI or the Dagster UI, passes here once: it writes private
@@ -38,6 +40,10 @@ class WarehouseResource(dg.ConfigurableResource):
                 context.log.warning(DIED.format(run_id))
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        # A step interrupted between two of its results is never resumed: its connection
+        # would stay open, and the CLI's summary could not read the ledger.
+        while self._open:
+            close_connection(self._open.pop())
         if self._run_lock is not None:
             unlock_home(self._run_lock)
             self._run_lock = None
@@ -65,7 +71,19 @@ class WarehouseResource(dg.ConfigurableResource):
                 "checkpoint_threshold": "1GB",
             },
         )
+        self._open.append(con)
         try:
             yield con
         finally:
-            con.close()
+            close_connection(con)
+            if con in self._open:  # not when the run's teardown closed it already
+                self._open.remove(con)
+
+
+def close_connection(con: duckdb.DuckDBPyConnection) -> None:
+    """Close a DuckDB connection, even one whose last statement a Ctrl-C interrupted: DuckDB
+    1.5 then left the database file unopenable in this process (the next `duckdb.connect`
+    waited forever) unless the connection ran one more statement first."""
+    with contextlib.suppress(duckdb.Error, RuntimeError):
+        con.execute("select 1")
+    con.close()

@@ -6,7 +6,7 @@ from datetime import datetime
 import dagster as dg
 import duckdb
 
-from ...errors import FILE_LINE
+from ...errors import FILE_LINE, interrupted, noting_interrupts_of
 from ..quality.expectations import (
     CheckOutcome,
     DataDocs,
@@ -90,6 +90,10 @@ GATE_CHECKS = [
 )
 def ingest_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Load every new file of the landing folder: parse, quarantine bad rows, gate each load."""
+    yield from noting_interrupts_of(_ingest(context, warehouse))
+
+
+def _ingest(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     settings = warehouse.settings()
     import_gx_in_background()
     loaded_at = datetime.now().replace(microsecond=0)
@@ -135,6 +139,8 @@ def ingest_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResour
         try:
             docs.build()
         except Exception as error:  # the verdicts are recorded; only the GX pages lag behind
+            if interrupted(error):
+                raise
             context.log.warning(f"GX Data Docs not built: {type(error).__name__}: {error}")
         yield dg.MaterializeResult(asset_key=LEDGER_KEY, metadata=_summary(all_entries))
         yield dg.MaterializeResult(

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from ...errors import noting_interrupts
 from ..dbt.assets import dbt_models
 from ..dbt.project import dbt_project
 from ..ingest.assets import LEDGER_KEY, QUARANTINE_KEY
@@ -27,7 +28,8 @@ def serving_database(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     built = settings.built_state_path
     built_from = built.read_text() if built.is_file() else None
     try:
-        published = publish(settings.warehouse_path, settings.serving_path, models, built_from)
+        with noting_interrupts():
+            published = publish(settings.warehouse_path, settings.serving_path, models, built_from)
     except PublishError as error:
         raise dg.Failure(str(error)) from error
     mart_rows = published.mart_rows

@@ -26,6 +26,7 @@ from ...settings import DBT_PROJECT_DIR, SEEDS_DIR
 from ..ingest import contract
 from ..ingest.contract import ENTITIES
 from ..ingest.tables import QUALITY_TABLES
+from ..resources import close_connection
 
 PUBLISHED_SCHEMAS = ("marts", "quality")
 CONTRACT_FILE = Path(contract.__file__)
@@ -187,7 +188,7 @@ def publish(
                 con.execute("delete from quality.publish_log where publish_id = ?", [publish_id])
         raise
     finally:
-        con.close()
+        close_connection(con)
     return Published(mart_rows, left_out)
 
 

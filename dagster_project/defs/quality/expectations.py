@@ -27,9 +27,11 @@ import duckdb
 from data_tests import SUITES, Check, Suite
 from data_tests.common import ERROR, NEW_LOADS
 
+from ...errors import interrupted
 from ...home import make_readable
 from ..ingest.contract import Entity
 from ..ingest.tables import insert_rows
+from ..resources import close_connection
 from .data_docs import DATA_DOCS_INDEX
 from .gate import BLOCKED, PUBLISHED
 
@@ -162,6 +164,8 @@ def validate_loads(
     try:
         outcomes = _validate(con, suite, load_ids, rows, docs, since)
     except Exception as error:  # the gate could not do its job: block, never publish unseen
+        if interrupted(error):
+            raise
         log.exception("GX could not validate the %s loads", entity.name)
         message = _one_line(f"{type(error).__name__}: {error}")
         outcomes = [
@@ -250,7 +254,7 @@ def _validate(
             outcomes += _check_outcomes(cursor, batch, check, by_name.get(check.name), rows)
         return outcomes
     finally:
-        cursor.close()
+        close_connection(cursor)
 
 
 def _run_checkpoint(
