@@ -776,3 +776,31 @@ def test_a_malformed_rows_masked_record_keeps_no_address_in_any_language(con, tm
     [(masked,)] = con.execute("select raw_record_masked from quality.quarantine").fetchall()
     assert "Harbour" not in masked and "13812345678" not in masked
     assert "138****5678" in masked and "1000000001" in masked
+
+
+@pytest.mark.parametrize(
+    ("header_end", "row_end", "encoding"),
+    [("\n", "\r\n", "utf-8"), ("\r\n", "\r", "utf-8"), ("\r\n", "\n", "gb18030")],
+    ids=["lf-then-crlf", "crlf-then-cr", "gb18030-crlf-then-lf"],
+)
+def test_a_file_mixing_line_ends_loads_with_its_row_numbers(
+    con, tmp_path, header_end, row_end, encoding
+):
+    """A header saved apart from its rows can end its line another way: DuckDB's reader
+    fails such a file ("state machine reached an invalid state"), so it is read as a copy
+    with LF line ends."""
+    rows = [order(f"10000001{index:02d}") for index in range(4)]
+    path = write_export(tmp_path, "orders", "orders_20210902.csv", rows, encoding=encoding)
+    header, *lines = path.read_bytes().decode(encoding).splitlines()
+    lines[2] = "1000000999,S001"  # data row 3: too few fields
+    text = header + header_end + row_end.join(lines) + row_end
+    path.write_bytes(text.encode(encoding))
+    [entry] = ingest(con, tmp_path, threshold=1.0)
+    assert (entry.status, entry.rows_read, entry.rows_loaded) == ("published", 4, 3), entry
+    assert quarantined(con) == [(3, "wrong field count: expected 21 fields, found 2")]
+    assert [row[:3] for row in raw_orders(con)] == [
+        ("1000000100", 1, "露露茶叶"),
+        ("1000000101", 2, "露露茶叶"),
+        ("1000000103", 4, "露露茶叶"),
+    ]
+    assert list((tmp_path / "tmp").glob("*")) == []  # its copy is gone

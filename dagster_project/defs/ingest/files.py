@@ -7,6 +7,7 @@ import csv
 import hashlib
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -256,6 +257,37 @@ def transcode_to_utf8(source: Path, target: Path, encoding: str) -> None:
             if not chunk:
                 break
             offset += len(chunk)
+
+
+def with_one_line_end(source: Path, target: Path) -> bool:
+    """When `source` ends its lines in more than one way (LF, CRLF, a lone CR), write it to
+    `target` with LF alone and say so; else write nothing. DuckDB's reader takes one kind of
+    line end per file, sniffed from its start, and fails a file that mixes them ("The CSV
+    Parser state machine reached an invalid state"), as a header saved apart from its rows
+    can be. A line end inside a quoted field becomes LF too."""
+    kinds: set[str] = set()
+    for data in _chunks_whole_line_ends(source):
+        crlf = data.count(b"\r\n")
+        counts = {"crlf": crlf, "cr": data.count(b"\r") - crlf, "lf": data.count(b"\n") - crlf}
+        kinds |= {kind for kind, count in counts.items() if count}
+    if len(kinds) < 2:
+        return False
+    with target.open("wb") as writer:
+        for data in _chunks_whole_line_ends(source):
+            writer.write(data.replace(b"\r\n", b"\n").replace(b"\r", b"\n"))
+    return True
+
+
+def _chunks_whole_line_ends(source: Path) -> Iterator[bytes]:
+    """The file's bytes in chunks that never split a CRLF."""
+    carry = b""
+    with source.open("rb") as reader:
+        while chunk := reader.read(CHUNK_BYTES):
+            data = carry + chunk
+            carry = b"\r" if data.endswith(b"\r") else b""
+            yield data[: len(data) - len(carry)]
+    if carry:
+        yield carry
 
 
 @dataclass(frozen=True)

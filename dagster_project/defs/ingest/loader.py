@@ -42,6 +42,7 @@ from .files import (
     sha256,
     stray_files,
     transcode_to_utf8,
+    with_one_line_end,
 )
 from .parsing import parse_select
 from .tables import LEDGER_COLUMNS, insert_rows, raw_columns
@@ -186,7 +187,7 @@ def ingest_entity(
         parsed: list[_Landed] = []
         rejects: list[_Reject] = []
         for batch in batches.values():
-            _parse_batch(con, entity, batch, parsed, rejects)
+            _parse_batch(con, entity, batch, parsed, rejects, temp_dir)
         if parsed:
             con.execute("begin transaction")
             try:
@@ -310,10 +311,12 @@ def _parse_batch(
     batch: list[_Landed],
     parsed: list[_Landed],
     rejects: list[_Reject],
+    temp_dir: Path,
 ) -> None:
     """Add the rows of a batch of files of one header layout to `_parsed` (and the files to
     `parsed`, their set-aside rows to `rejects`); if DuckDB cannot read the batch, read its
-    files one by one so only the unreadable file is rejected."""
+    files one by one so only the unreadable file is rejected. A file DuckDB cannot read for
+    mixing line ends is read again as a copy with one kind (`with_one_line_end`)."""
     columns, nul, first = batch[0].header.columns, batch[0].nul, len(parsed)
     paths = [landed.path for landed in batch]
     try:
@@ -321,7 +324,16 @@ def _parse_batch(
     except duckdb.Error as error:
         if len(batch) > 1:
             for landed in batch:
-                _parse_batch(con, entity, [landed], parsed, rejects)
+                _parse_batch(con, entity, [landed], parsed, rejects, temp_dir)
+            return
+        landed = batch[0]
+        temp_dir.mkdir(parents=True, exist_ok=True)
+        one_kind = temp_dir / f"{landed.entry.load_id}.lf.csv"
+        if landed.path != one_kind and with_one_line_end(landed.path, one_kind):
+            if landed.path.parent == temp_dir:  # a transcode, not needed any more
+                landed.path.unlink(missing_ok=True)
+            landed.path = one_kind
+            _parse_batch(con, entity, batch, parsed, rejects, temp_dir)
             return
         # DuckDB 1.5 fails a whole file when a line over its maximum size has a multi-byte
         # character where it cuts the line (README, pitfalls): read it again with long lines.
