@@ -24,10 +24,17 @@ _INTERRUPT_CLASSES = ("KeyboardInterrupt", "DagsterExecutionInterruptedError")
 # A Ctrl-C that came outside this project's code is signalled again this many seconds later,
 # until it comes where it can be raised.
 RAISE_AGAIN_AFTER = 0.05
-# The code a Ctrl-C may be raised in at once: this package and data_tests/ beside it.
+# The code a Ctrl-C may be raised in at once: this package and data_tests/ beside it (by the
+# path it was imported from, and by its real one).
 _PROJECT = tuple(
-    str(Path(__file__).resolve().parent.parent / folder) + os.sep
-    for folder in ("dagster_project", "data_tests")
+    {
+        str(root / folder) + os.sep
+        for root in (
+            Path(__file__).absolute().parent.parent,
+            Path(__file__).resolve().parent.parent,
+        )
+        for folder in ("dagster_project", "data_tests")
+    }
 )
 
 
