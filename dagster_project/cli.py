@@ -218,8 +218,13 @@ def _print_summary(settings: Settings, outcome: Outcome, console: Console) -> No
     else:
         console.print(
             f"[red]Run {outcome.run_id[:8]} failed[/red] at {outcome.failed_step}: "
-            f"{outcome.error}\nThe serving database was not changed. Dagster's run log: "
-            f"`make dev` and open run {outcome.run_id}."
+            f"{outcome.error}\n"
+            + (
+                f"{settings.serving_path} was published before it stopped."
+                if outcome.published
+                else "The serving database was not changed."
+            )
+            + f" Dagster's run log: `make dev` and open run {outcome.run_id}."
         )
     if settings.serving_path.exists():  # not before a first publish
         console.print(

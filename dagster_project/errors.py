@@ -4,9 +4,11 @@ and interrupts that must stop a run even where a library swallows them."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import signal
+import sys
 import threading
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -132,3 +134,58 @@ def noting_interrupts_of(steps: Generator[Any, None, None]) -> Generator[Any, No
             yield item
     finally:
         steps.close()  # an interrupted step's body leaves its `with` blocks (connections)
+
+
+@contextlib.contextmanager
+def interrupts_kept() -> Iterator[list[int]]:
+    """The SIGINT and SIGTERM signals that came while the code inside ran, whichever handler
+    took them (Python's wakeup file descriptor sees every one); and no interrupt lost on the
+    way. A handler's interrupt raised in a garbage collector's callback or a `__del__` is
+    printed as "Exception ignored" and dropped: it is signalled again instead, to land where
+    it stops the run. SQLAlchemy logs one raised while its pool closes a connection, with a
+    traceback, and raises it on: that log line is left out. Only the main thread handles
+    signals; elsewhere this keeps nothing."""
+    seen: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+    read, write = os.pipe()
+    os.set_blocking(read, False)
+    os.set_blocking(write, False)
+    previous_fd = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+    previous_hook = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        if unraisable.exc_value is not None and interrupted(unraisable.exc_value):
+            # from another thread: a handler run in this hook would raise in it, and be dropped
+            again = threading.Timer(RAISE_AGAIN_AFTER, os.kill, (os.getpid(), signal.SIGINT))
+            again.daemon = True
+            again.start()
+        else:
+            previous_hook(unraisable)
+
+    pools = [
+        logging.getLogger(name)
+        for name in list(logging.Logger.manager.loggerDict)
+        if name.startswith("sqlalchemy.pool")
+    ]
+    sys.unraisablehook = hook
+    for logger in pools:
+        logger.addFilter(_no_interrupt_record)
+    try:
+        yield seen
+    finally:
+        for logger in pools:
+            logger.removeFilter(_no_interrupt_record)
+        sys.unraisablehook = previous_hook
+        signal.set_wakeup_fd(previous_fd)
+        with contextlib.suppress(BlockingIOError):
+            while data := os.read(read, 512):
+                seen.extend(signo for signo in data if signo in (signal.SIGINT, signal.SIGTERM))
+        os.close(read)
+        os.close(write)
+
+
+def _no_interrupt_record(record: logging.LogRecord) -> bool:
+    error = record.exc_info[1] if record.exc_info else None
+    return error is None or not interrupted(error)

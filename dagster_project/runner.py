@@ -16,7 +16,7 @@ from datetime import datetime
 import duckdb
 from rich.console import Console
 
-from .errors import FILE_LINE, RUN_START, error_line
+from .errors import FILE_LINE, INTERRUPTED, RUN_START, error_line, interrupts_kept
 from .local_server import serve_until_stopped
 from .settings import DAGSTER_YAML, Settings
 
@@ -184,6 +184,7 @@ def run_job(settings: Settings, console: Console, *, full_refresh: bool = False)
     with (
         log_path.open("w", encoding="utf-8") as log_file,
         contextlib.redirect_stdout(log_file),
+        interrupts_kept() as signals,
         open_instance(settings) as instance,
     ):
         run_config = {"loggers": {"progress": {}}}
@@ -198,16 +199,21 @@ def run_job(settings: Settings, console: Console, *, full_refresh: bool = False)
         seconds=time.perf_counter() - started,
         started_at=started_at,
     )
+    materialized = [
+        event.asset_key.path
+        for event in result.all_events
+        if event.event_type_value == "ASSET_MATERIALIZATION" and event.asset_key
+    ]
+    outcome.marts = sum(1 for path in materialized if path[0] == "marts")
+    # A run stopped after its publish (in Dagster's own work once the steps ended) still
+    # swapped serving.duckdb in.
+    outcome.published = ["serving", "database"] in materialized
     if result.success:
-        materialized = [
-            event.asset_key.path
-            for event in result.all_events
-            if event.event_type_value == "ASSET_MATERIALIZATION" and event.asset_key
-        ]
-        outcome.marts = sum(1 for path in materialized if path[0] == "marts")
-        outcome.published = ["serving", "database"] in materialized
-    elif handler.failures:
+        return outcome
+    if handler.failures:
         outcome.failed_step, outcome.error = handler.failures[0]
+    elif signals:  # stopped between or after the steps: no step failed of it
+        outcome.failed_step, outcome.error = "the run", INTERRUPTED
     else:
         outcome.failed_step, outcome.error = "the run", "see the Dagster run log"
     return outcome

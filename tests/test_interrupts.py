@@ -3,6 +3,7 @@ no verdict made of it; the next run goes on from what was stored."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -14,7 +15,7 @@ import duckdb
 import pytest
 
 from dagster_project import cli
-from dagster_project.errors import interrupted, noting_interrupts
+from dagster_project.errors import interrupted, interrupts_kept, noting_interrupts
 from dagster_project.home import home_busy
 from dagster_project.runner import ledger_summary
 from dagster_project.sample_data.generate import generate
@@ -123,3 +124,53 @@ def _verdicts(home: Path) -> list[tuple]:
         "select file_name, status, reason from quality.load_ledger "
         "where status in ('blocked', 'rejected')",
     )
+
+
+def test_an_interrupt_python_would_print_and_drop_is_signalled_again():
+    # Dagster's handler raises wherever the step is: in a garbage collector's callback or a
+    # `__del__`, Python printed it as "Exception ignored" and the run went on to publish.
+    class Dropping:
+        def __del__(self):
+            raise KeyboardInterrupt
+
+    finished = False
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt), interrupts_kept() as seen:
+            Dropping()
+            time.sleep(1)
+            finished = True
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert not finished
+    assert seen == [signal.SIGINT]
+
+
+def test_the_signals_a_handler_took_without_raising_are_known(capsys):
+    # Dagster's own handler between steps notes a Ctrl-C and fails the run with no step
+    # failed: the CLI must still say it was interrupted.
+    noted = []
+    previous = signal.signal(signal.SIGTERM, lambda signo, frame: noted.append(signo))
+    try:
+        with interrupts_kept() as seen:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.1)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert noted == seen == [signal.SIGTERM]
+
+
+def test_sqlalchemy_logs_no_traceback_of_an_interrupt_it_raises_on(caplog):
+    import sqlalchemy.pool  # noqa: F401  (its loggers)
+
+    pool = logging.getLogger("sqlalchemy.pool.impl.NullPool")
+    with caplog.at_level(logging.ERROR), interrupts_kept():
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            pool.error("Exception closing connection", exc_info=True)
+        try:
+            raise ValueError("disk I/O error")
+        except ValueError:
+            pool.error("Exception closing connection", exc_info=True)
+    assert [record.exc_info[0] for record in caplog.records] == [ValueError]
