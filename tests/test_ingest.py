@@ -804,3 +804,34 @@ def test_a_file_mixing_line_ends_loads_with_its_row_numbers(
         ("1000000103", 4, "露露茶叶"),
     ]
     assert list((tmp_path / "tmp").glob("*")) == []  # its copy is gone
+
+
+@pytest.mark.parametrize(
+    ("header_end", "row_end"),
+    [("\n", "\r\n"), ("\r\n", "\n"), ("\n", "\r")],
+    ids=["lf-then-crlf", "crlf-then-lf", "lf-then-cr"],
+)
+def test_a_file_mixing_line_ends_with_every_field_quoted_loads(con, tmp_path, header_end, row_end):
+    """DuckDB does not fail such a file: it sets every row aside (a closing quote followed
+    by a CR it does not take for a line end), or failed the load on the masking of a row."""
+    rows = [order(f"10000001{index:02d}", store_name="露露\n茶叶") for index in range(4)]
+    path = write_export(tmp_path, "orders", "orders_20210902.csv", rows)
+    header = path.read_bytes().decode().split("\n", 1)[0]
+    records = []
+    for row in rows:
+        line = io.StringIO()
+        csv.writer(line, lineterminator=row_end, quoting=csv.QUOTE_ALL).writerow(
+            [row.get(name, "") for name in ORDERS.column_names]
+        )
+        records.append(line.getvalue())
+    records[2] = '"1000000999","S001"' + row_end  # data row 3: too few fields
+    path.write_bytes((header + header_end + "".join(records)).encode())
+    [entry] = ingest(con, tmp_path, threshold=1.0)
+    assert (entry.status, entry.rows_read, entry.rows_loaded) == ("published", 4, 3), entry
+    assert quarantined(con) == [(3, "wrong field count: expected 21 fields, found 2")]
+    assert [row[:3] for row in raw_orders(con)] == [
+        ("1000000100", 1, "露露\n茶叶"),
+        ("1000000101", 2, "露露\n茶叶"),
+        ("1000000103", 4, "露露\n茶叶"),
+    ]
+    assert list((tmp_path / "tmp").glob("*")) == []

@@ -366,6 +366,19 @@ def _parse_batch(
         ).fetchall()
     )
     long = {reject.file for reject in found if reject.reason.startswith(LINE_TOO_LONG)}
+    # A file mixing line ends whose fields are quoted is read, not failed: DuckDB sets each
+    # row aside (a quote followed by the other line end's CR). It is read again as a copy
+    # with LF line ends.
+    mixed = set()
+    temp_dir.mkdir(parents=True, exist_ok=True)
+    for number in sorted(set_aside):
+        landed = parsed[number]
+        one_kind = temp_dir / f"{landed.entry.load_id}.lf.csv"
+        if landed.path != one_kind and with_one_line_end(landed.path, one_kind):
+            if landed.path.parent == temp_dir:  # a transcode, not needed any more
+                landed.path.unlink(missing_ok=True)
+            landed.path = one_kind
+            mixed.add(number)
     # DuckDB 1.5's parallel reader can stop before the end of a file with many rows it sets
     # aside, and say nothing (README, pitfalls). A file with such rows whose rows read and
     # set aside do not add up to its lines is read again on one thread, which reads them
@@ -374,7 +387,10 @@ def _parse_batch(
     # with long lines, which costs its reading a third more (so not every file is read so).
     for number in sorted(set_aside):
         path = parsed[number].path
-        if number not in long and read.get(number, 0) + set_aside[number] == lines[str(path)].rows:
+        if (
+            number not in long | mixed
+            and read.get(number, 0) + set_aside[number] == lines[str(path)].rows
+        ):
             continue
         con.execute("delete from _parsed where _file = ?", [number])
         found = [reject for reject in found if reject.file != number]
@@ -730,7 +746,10 @@ def _mask_fields(line: str, personal_positions: list[int]) -> list[str | None]:
     count is wrong, so positions are a hint only and shapes decide too. Free text of some
     length with a space or comma could be an address in any language (`Unit 5 Harbour View
     Tower, Kowloon`): it is removed, names of items and stores with it."""
-    fields = next(csv.reader([line]), [])
+    try:
+        fields = next(csv.reader([line]), [])
+    except csv.Error:  # a line end inside an unquoted field: the commas are a hint enough
+        fields = line.split(",")
     masked: list[str | None] = []
     for position, field in enumerate(fields):
         phone = PHONE_SHAPE.match(field)
