@@ -157,7 +157,8 @@ def interrupts_kept() -> Iterator[list[int]]:
 
     def hook(unraisable: Any) -> None:
         if unraisable.exc_value is not None and interrupted(unraisable.exc_value):
-            # from another thread: a handler run in this hook would raise in it, and be dropped
+            # Raised here it would be dropped again: signalled a moment later, it lands where
+            # the handler in place stops the run.
             again = threading.Timer(RAISE_AGAIN_AFTER, os.kill, (os.getpid(), signal.SIGINT))
             again.daemon = True
             again.start()
