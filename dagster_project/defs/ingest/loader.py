@@ -326,13 +326,7 @@ def _parse_batch(
             for landed in batch:
                 _parse_batch(con, entity, [landed], parsed, rejects, temp_dir)
             return
-        landed = batch[0]
-        temp_dir.mkdir(parents=True, exist_ok=True)
-        one_kind = temp_dir / f"{landed.entry.load_id}.lf.csv"
-        if landed.path != one_kind and with_one_line_end(landed.path, one_kind):
-            if landed.path.parent == temp_dir:  # a transcode, not needed any more
-                landed.path.unlink(missing_ok=True)
-            landed.path = one_kind
+        if _read_with_one_line_end(batch[0], temp_dir):
             _parse_batch(con, entity, batch, parsed, rejects, temp_dir)
             return
         # DuckDB 1.5 fails a whole file when a line over its maximum size has a multi-byte
@@ -369,16 +363,7 @@ def _parse_batch(
     # A file mixing line ends whose fields are quoted is read, not failed: DuckDB sets each
     # row aside (a quote followed by the other line end's CR). It is read again as a copy
     # with LF line ends.
-    mixed = set()
-    temp_dir.mkdir(parents=True, exist_ok=True)
-    for number in sorted(set_aside):
-        landed = parsed[number]
-        one_kind = temp_dir / f"{landed.entry.load_id}.lf.csv"
-        if landed.path != one_kind and with_one_line_end(landed.path, one_kind):
-            if landed.path.parent == temp_dir:  # a transcode, not needed any more
-                landed.path.unlink(missing_ok=True)
-            landed.path = one_kind
-            mixed.add(number)
+    mixed = {number for number in set_aside if _read_with_one_line_end(parsed[number], temp_dir)}
     # DuckDB 1.5's parallel reader can stop before the end of a file with many rows it sets
     # aside, and say nothing (README, pitfalls). A file with such rows whose rows read and
     # set aside do not add up to its lines is read again on one thread, which reads them
@@ -415,6 +400,18 @@ def _parse_batch(
             continue
         found += _structural_rejects(con, entity, columns, {str(path): number}, lines)
     rejects.extend(found)
+
+
+def _read_with_one_line_end(landed: _Landed, temp_dir: Path) -> bool:
+    """When the file mixes line ends, point `landed` at its copy with LF line ends (once)."""
+    temp_dir.mkdir(parents=True, exist_ok=True)
+    one_kind = temp_dir / f"{landed.entry.load_id}.lf.csv"
+    if landed.path == one_kind or not with_one_line_end(landed.path, one_kind):
+        return False
+    if landed.path.parent == temp_dir:  # a transcode, not needed any more
+        landed.path.unlink(missing_ok=True)
+    landed.path = one_kind
+    return True
 
 
 def _record_gate_check(
