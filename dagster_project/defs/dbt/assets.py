@@ -75,7 +75,7 @@ def dbt_models(
     basis_path, key = settings.build_basis_path, settings.pii_key()
     with warehouse.connect() as con:
         state = build_state(con)
-        unchanged = settings.serving_path.exists() and build_is_current(con, basis_path, key)
+        unchanged = settings.serving_path.exists() and build_is_current(con, state, basis_path, key)
     if unchanged and not config.full_refresh:
         context.log.info("no new published loads and no model changes: nothing to build")
         settings.built_state_path.write_text(state)
@@ -106,12 +106,12 @@ def dbt_models(
         basis_path.write_text(build_basis(key))
     settings.built_state_path.write_text(state)
     docs_state = settings.docs_path / DOCS_STATE
-    state = project_state()
-    if docs_state.is_file() and docs_state.read_text() == state:
+    project = project_state()
+    if docs_state.is_file() and docs_state.read_text() == project:
         context.log.info("dbt project unchanged since the docs were generated: docs kept")
     else:
         if generate_docs(dbt, settings):
-            docs_state.write_text(state)
+            docs_state.write_text(project)
         else:
             context.log.warning(f"dbt docs generate failed; see {settings.docs_path / 'dbt.log'}")
         make_readable(settings.docs_path)

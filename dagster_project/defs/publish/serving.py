@@ -65,10 +65,13 @@ def same_basis(basis_path: Path, pii_key: str) -> bool:
     return basis_path.is_file() and basis_path.read_text() == build_basis(pii_key)
 
 
-def build_is_current(con: duckdb.DuckDBPyConnection, basis_path: Path, pii_key: str) -> bool:
+def build_is_current(
+    con: duckdb.DuckDBPyConnection, state: str, basis_path: Path, pii_key: str
+) -> bool:
     """Whether a build now would change nothing: the same basis as the last build, and the
-    loads and project the last publish was made from."""
-    return same_basis(basis_path, pii_key) and last_published_state(con) == build_state(con)
+    loads and project (`state`, the `build_state` there is now) the last publish was made
+    from."""
+    return same_basis(basis_path, pii_key) and last_published_state(con) == state
 
 
 def build_basis(pii_key: str) -> str:
