@@ -96,10 +96,8 @@ def noting_interrupts() -> Iterator[None]:
         noted.append(signo)
         if frame is not None and frame.f_code.co_filename.startswith(_PROJECT):
             handlers[signo](signo, frame)  # raised in this project's code, which expects it
-        elif not any(timer.is_alive() for timer in again):  # ask again in a moment
-            again.append(threading.Timer(RAISE_AGAIN_AFTER, os.kill, (os.getpid(), signo)))
-            again[-1].daemon = True
-            again[-1].start()
+        elif not any(timer.is_alive() for timer in again):
+            again.append(_signal_again(signo))
 
     for signo, handler in handlers.items():
         if callable(handler):  # a signal left to the system's default stops the process anyway
@@ -118,6 +116,14 @@ def noting_interrupts() -> Iterator[None]:
                 signal.signal(signo, handler)
     if noted:
         handlers[noted[0]](noted[0], None)
+
+
+def _signal_again(signo: int) -> threading.Timer:
+    """Send this process `signo` again in a moment (RAISE_AGAIN_AFTER)."""
+    timer = threading.Timer(RAISE_AGAIN_AFTER, os.kill, (os.getpid(), signo))
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def noting_interrupts_of(steps: Generator[Any, None, None]) -> Generator[Any, None, None]:
@@ -159,9 +165,7 @@ def interrupts_kept() -> Iterator[list[int]]:
         if unraisable.exc_value is not None and interrupted(unraisable.exc_value):
             # Raised here it would be dropped again: signalled a moment later, it lands where
             # the handler in place stops the run.
-            again = threading.Timer(RAISE_AGAIN_AFTER, os.kill, (os.getpid(), signal.SIGINT))
-            again.daemon = True
-            again.start()
+            _signal_again(signal.SIGINT)
         else:
             previous_hook(unraisable)
 
