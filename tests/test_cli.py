@@ -3,6 +3,7 @@ what it says of a user's mistakes (a message and exit 2, never a traceback)."""
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
@@ -101,6 +102,7 @@ def test_a_port_in_use_is_a_message_and_exit_2(tmp_path, capsys):
     (home / "quality").mkdir(parents=True)
     (home / "quality" / "index.html").write_text("<html></html>")
     (home / "serving.duckdb").write_text("")
+    os.utime(home / "quality" / "index.html")  # the page is newer: it is served, not rebuilt
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -108,6 +110,17 @@ def test_a_port_in_use_is_a_message_and_exit_2(tmp_path, capsys):
         settings = cli.Settings.load(home=home)
         code = report.report_command(settings, True, port, print)
     assert code == 2 and "Address already in use" in capsys.readouterr().out
+
+
+def test_a_serving_file_that_is_no_database_is_a_message_and_exit_2(tmp_path, capsys):
+    from dagster_project.defs.quality import report
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "serving.duckdb").write_text("not a database")
+    code = report.report_command(cli.Settings.load(home=home), False, 0, print)
+    out = capsys.readouterr().out
+    assert code == 2 and "Cannot read" in out and "not a valid DuckDB database" in out
 
 
 @pytest.mark.parametrize(

@@ -775,7 +775,11 @@ def report_command(
                 "`trustwh run`."
             )
             return 2
-        build_report(settings)
+        try:
+            build_report(settings)
+        except duckdb.Error as error:
+            say(f"Cannot read {serving}: {str(error).splitlines()[0]}")
+            return 2
     else:
         # A run that failed after validating new loads wrote GX pages but no report.
         _data_docs_offline(page.parent)
