@@ -169,19 +169,20 @@ def interrupts_kept() -> Iterator[list[int]]:
         else:
             previous_hook(unraisable)
 
-    pools = [
-        logging.getLogger(name)
-        for name in list(logging.Logger.manager.loggerDict)
-        if name.startswith("sqlalchemy.pool")
-    ]
+    # SQLAlchemy makes a pool's logger when it makes the pool, which Dagster does when the
+    # run's instance opens: the records of every pool pass through one handler on the
+    # parent, which hands on all but the interrupts.
+    pools = logging.getLogger("sqlalchemy.pool")
+    passing = _AllButInterrupts(logging.getLogger("sqlalchemy"))
+    propagate = pools.propagate
     sys.unraisablehook = hook
-    for logger in pools:
-        logger.addFilter(_no_interrupt_record)
+    pools.addHandler(passing)
+    pools.propagate = False
     try:
         yield seen
     finally:
-        for logger in pools:
-            logger.removeFilter(_no_interrupt_record)
+        pools.propagate = propagate
+        pools.removeHandler(passing)
         sys.unraisablehook = previous_hook
         signal.set_wakeup_fd(previous_fd)
         with contextlib.suppress(BlockingIOError):
@@ -191,6 +192,14 @@ def interrupts_kept() -> Iterator[list[int]]:
         os.close(write)
 
 
-def _no_interrupt_record(record: logging.LogRecord) -> bool:
-    error = record.exc_info[1] if record.exc_info else None
-    return error is None or not interrupted(error)
+class _AllButInterrupts(logging.Handler):
+    """Hands every record but an interrupt's on to `logger`, as if logged there."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        super().__init__()
+        self.logger = logger
+
+    def emit(self, record: logging.LogRecord) -> None:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is None or not interrupted(error):
+            self.logger.handle(record)
