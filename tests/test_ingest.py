@@ -824,3 +824,24 @@ def test_a_file_mixing_line_ends_loads_with_its_row_numbers(
         ("1000000103", 4, store),
     ]
     assert list((tmp_path / "tmp").glob("*")) == []  # its copy is gone
+
+
+@pytest.mark.parametrize("others", [0, 4])
+def test_a_file_cut_inside_a_quoted_field_sets_its_last_row_aside(con, tmp_path, others, reads):
+    """A half-copied file can end inside a quoted value. Read in one scan with four other
+    files, DuckDB 1.5 dropped that last row and said nothing: neither loaded nor set aside."""
+    for number in range(others):
+        rows = [order(f"20000{number}0001"), order(f"20000{number}0002")]
+        write_export(tmp_path, "orders", f"orders_20210901_{number}.csv", rows)
+    rows = [order(f"10000001{index:02d}") for index in range(40)]
+    path = write_export(tmp_path, "orders", "orders_20210902.csv", rows)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write('1000000999,S001,露露茶叶,91000101,B9,13800138000,"浙江省杭州市西湖区文三\n')
+    *_, entry = ingest(con, tmp_path)
+    assert (entry.rows_read, entry.rows_loaded, entry.rows_quarantined) == (41, 40, 1)
+    [(number, reason, masked)] = con.execute(
+        "select row_number, reason, raw_record_masked from quality.quarantine where file_name = ?",
+        [entry.file_name],
+    ).fetchall()
+    assert (number, reason.split(":")[0]) == (41, "bad quoting")
+    assert json.loads(masked)["fields"][4:] == ["B9", "138****8000", None]

@@ -127,20 +127,26 @@ def sha256(path: Path) -> str:
     return scan(path)[0]
 
 
-def scan(path: Path) -> tuple[str, bool]:
-    """The file's SHA-256, and whether it holds a NUL byte (text never does; the loader sets
-    aside the rows that do), found in the one reading."""
-    digest, nul = hashlib.sha256(), False
+@dataclass(frozen=True)
+class Contents:
+    """What the loader must know of a file's bytes, found while they are hashed."""
+
+    nul: bool  # a NUL byte: text never holds one; the loader sets aside the rows that do
+    # An odd number of quotes: a quoted field may run to the end of the file (a half-copied
+    # file), whose last row DuckDB's parallel reader can drop without a word.
+    open_quote: bool
+
+
+def scan(path: Path) -> tuple[str, Contents]:
+    """The file's SHA-256 and what the loader must know of its bytes, in one reading.
+    (A quote is byte 0x22 in UTF-8 and GB18030 alike: neither uses it inside a character.)"""
+    digest, nul, quotes = hashlib.sha256(), False, 0
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK_BYTES):
             digest.update(chunk)
             nul = nul or b"\x00" in chunk
-    return digest.hexdigest(), nul
-
-
-def has_nul(path: Path) -> bool:
-    with path.open("rb") as handle:
-        return any(b"\x00" in chunk for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""))
+            quotes += chunk.count(b'"')
+    return digest.hexdigest(), Contents(nul, quotes % 2 == 1)
 
 
 @dataclass(frozen=True)

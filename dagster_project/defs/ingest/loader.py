@@ -11,6 +11,8 @@ import bisect
 import contextlib
 import csv
 import hashlib
+import io
+import itertools
 import json
 import re
 from collections import Counter
@@ -25,13 +27,13 @@ from ..quality.gate import DUPLICATE, REJECTED, quarantine_verdict
 from .contract import Entity
 from .files import (
     LANDING,
+    Contents,
     FileStat,
     Header,
     RejectedFile,
     cached_digests,
     detect_encoding,
     export_date,
-    has_nul,
     known_digest,
     landed_files,
     map_header,
@@ -62,6 +64,8 @@ READER_REASONS = {
     "INVALID ENCODING": "bytes that are not UTF-8 text (the file mixes encodings?)",
     "INVALID UNICODE": "bytes that are not UTF-8 text (the file mixes encodings?)",
 }
+# The last row of a file cut short inside a quoted value (a half-copied file).
+CUT_SHORT = "bad quoting: a quoted value is not closed before the end of the file (cut short?)"
 LONG_LINE_BYTES = 1 << 26
 # Python's CSV reader (the rows set aside, and a file's records) takes fields of any line read.
 csv.field_size_limit(LONG_LINE_BYTES)
@@ -108,7 +112,7 @@ class _Landed:
     entry: LedgerEntry
     path: Path  # what DuckDB reads: the landed file, or its UTF-8 transcode
     header: Header
-    nul: bool  # it holds a NUL byte: its rows are checked for one
+    contents: Contents  # a NUL byte (its rows are checked for one), an open quote
     unread: bool = False  # read in a batch, then rejected when read again alone
 
 
@@ -148,7 +152,7 @@ def ingest_entity(
     entries: list[LedgerEntry] = []
     readable: list[_Landed] = []
     try:
-        digests, hashed, nul = _digests(landed_files(folder), cached)
+        digests, hashed, contents = _digests(landed_files(folder), cached)
         for path, digest in digests.items():
             if (path.name, digest) in known:
                 continue
@@ -173,7 +177,7 @@ def ingest_entity(
                 continue
             by_digest[digest] = (entry.load_id, path.name)
             try:
-                readable.append(_open(entity, path, entry, temp_dir, nul.get(path)))
+                readable.append(_open(entity, path, entry, temp_dir, contents.get(path)))
             except RejectedFile as error:
                 del by_digest[digest]
                 _reject(con, entry, str(error))
@@ -183,7 +187,7 @@ def ingest_entity(
         # small files twice, to the WAL and again at the checkpoint.
         batches: dict[tuple[str, ...], list[_Landed]] = {}
         for landed in readable:
-            batches.setdefault((*landed.header.columns, landed.nul), []).append(landed)
+            batches.setdefault((*landed.header.columns, landed.contents.nul), []).append(landed)
         parsed: list[_Landed] = []
         rejects: list[_Reject] = []
         for batch in batches.values():
@@ -242,25 +246,25 @@ def record_strays(
 
 def _digests(
     paths: list[Path], cached: dict[str, tuple[FileStat, str]]
-) -> tuple[dict[Path, str], dict[str, tuple[FileStat, str]], dict[Path, bool]]:
+) -> tuple[dict[Path, str], dict[str, tuple[FileStat, str]], dict[Path, Contents]]:
     """Each file's SHA-256, those read again now (by name, with the size and time they had
-    before they were read), and whether those hold a NUL byte. A file whose size and time
-    are unchanged keeps its last digest. hashlib releases the GIL on large reads, so the
-    others are hashed on several threads at once (5.1 → 2.1 s for the 5.5 GB of a 10M
-    landing). Each file is stat-ed once, before it is read: a file rewritten while it is
-    hashed is read again next time."""
+    before they were read), and what the loader must know of those files' bytes. A file
+    whose size and time are unchanged keeps its last digest. hashlib releases the GIL on
+    large reads, so the others are hashed on several threads at once (5.1 → 2.1 s for the
+    5.5 GB of a 10M landing). Each file is stat-ed once, before it is read: a file rewritten
+    while it is hashed is read again next time."""
     stats = {path: FileStat.of(path) for path in paths}
     digests = {path: known_digest(path.name, stat, cached) for path, stat in stats.items()}
     unknown = [path for path, digest in digests.items() if digest is None]
     hashed: dict[str, tuple[FileStat, str]] = {}
-    nul: dict[Path, bool] = {}
+    contents: dict[Path, Contents] = {}
     if unknown:
         with ThreadPoolExecutor(max_workers=HASH_THREADS) as pool:
             for path, (digest, found) in zip(unknown, pool.map(scan, unknown), strict=True):
                 digests[path] = digest
                 hashed[path.name] = (stats[path], digest)
-                nul[path] = found
-    return digests, hashed, nul
+                contents[path] = found
+    return digests, hashed, contents
 
 
 def _supersede(con: duckdb.DuckDBPyConnection, entries: list[LedgerEntry]) -> None:
@@ -285,13 +289,13 @@ def _supersede(con: duckdb.DuckDBPyConnection, entries: list[LedgerEntry]) -> No
 
 
 def _open(
-    entity: Entity, path: Path, entry: LedgerEntry, temp_dir: Path, nul: bool | None
+    entity: Entity, path: Path, entry: LedgerEntry, temp_dir: Path, contents: Contents | None
 ) -> _Landed:
-    """Check a file's name, encoding and header; GB18030 is transcoded for DuckDB. `nul`:
-    whether the file holds a NUL byte, None when it was not read in this run."""
+    """Check a file's name, encoding and header; GB18030 is transcoded for DuckDB.
+    `contents`: what its bytes hold, None when it was not read in this run."""
     entry.export_date = export_date(entity, path)
-    if nul is None:
-        nul = has_nul(path)
+    if contents is None:
+        contents = scan(path)[1]
     entry.encoding = detect_encoding(path)
     header = map_header(entity, read_header_line(path, entry.encoding))
     entry.header_language = header.language
@@ -301,8 +305,8 @@ def _open(
         temp_dir.mkdir(parents=True, exist_ok=True)
         utf8 = temp_dir / f"{entry.load_id}.utf8.csv"
         transcode_to_utf8(path, utf8, entry.encoding)
-        return _Landed(entry, utf8, header, nul)
-    return _Landed(entry, path, header, nul)
+        return _Landed(entry, utf8, header, contents)
+    return _Landed(entry, path, header, contents)
 
 
 def _parse_batch(
@@ -317,7 +321,7 @@ def _parse_batch(
     `parsed`, their set-aside rows to `rejects`); if DuckDB cannot read the batch, read its
     files one by one so only the unreadable file is rejected. A file DuckDB cannot read for
     mixing line ends is read again as a copy with one kind (`with_one_line_end`)."""
-    columns, nul, first = batch[0].header.columns, batch[0].nul, len(parsed)
+    columns, nul, first = batch[0].header.columns, batch[0].contents.nul, len(parsed)
     paths = [landed.path for landed in batch]
     try:
         _parse(con, entity, paths, columns, first=first, append=first > 0, nul=nul)
@@ -350,9 +354,26 @@ def _parse_batch(
     numbers = {str(landed.path): first + offset for offset, landed in enumerate(batch)}
     lines: dict[str, _Lines] = {}  # each file with set-aside rows, scanned once
     found = _structural_rejects(con, entity, columns, numbers, lines)
-    if not found:
-        return
     set_aside = Counter(reject.file for reject in found)
+    # A file that may end inside a quoted value (an odd number of quotes) has its records
+    # counted too: DuckDB 1.5 reads such a last record as nothing, and says so only when it
+    # reads that file alone on several threads (README, pitfalls).
+    open_quote = {number for number in numbers.values() if parsed[number].contents.open_quote}
+    if not set_aside and not open_quote:
+        return
+    for number in open_quote:
+        if str(parsed[number].path) not in lines:
+            lines[str(parsed[number].path)] = _Lines.of(parsed[number].path)
+
+    def cut_short(number: int) -> str | None:
+        """The text of the file's last record, when it is cut short and not set aside."""
+        counted = lines[str(parsed[number].path)]
+        if number not in open_quote or any(
+            reject.file == number and reject.number == counted.rows for reject in found
+        ):
+            return None
+        return _cut_record(parsed[number].path, counted)
+
     read = dict(
         con.execute(
             "select _file, count(*) from _parsed where _file between ? and ? group by _file",
@@ -370,11 +391,12 @@ def _parse_batch(
     # all, and its set-aside rows are taken from that reading.
     # A row longer than the reader's line limit is no broken rule: its file is read again
     # with long lines, which costs its reading a third more (so not every file is read so).
-    for number in sorted(set_aside):
+    for number in sorted(set_aside.keys() | open_quote):
         path = parsed[number].path
         if (
             number not in long | mixed
-            and read.get(number, 0) + set_aside[number] == lines[str(path)].rows
+            and read.get(number, 0) + set_aside[number] + (cut_short(number) is not None)
+            == lines[str(path)].rows
         ):
             continue
         con.execute("delete from _parsed where _file = ?", [number])
@@ -399,6 +421,10 @@ def _parse_batch(
             )
             continue
         found += _structural_rejects(con, entity, columns, {str(path): number}, lines)
+    for number in sorted(open_quote):
+        if not parsed[number].unread and (text := cut_short(number)) is not None:
+            rows = lines[str(parsed[number].path)].rows
+            found.append(_row_reject(entity, columns, number, rows, CUT_SHORT, text))
     rejects.extend(found)
 
 
@@ -528,7 +554,6 @@ def _structural_rejects(
     their numbers by path. Each file with such rows is scanned for its lines once, into
     `lines` (kept by the caller, which also counts rows by it)."""
     width = len(columns)
-    personal = [i for i, name in enumerate(columns) if name in _personal_names(entity)]
     rows = con.execute(
         """
         select
@@ -560,16 +585,37 @@ def _structural_rejects(
             reason = f"{error_type.lower()}: {_clean(message)}"
         # `line` counts the header and blank lines; a data row number counts neither.
         number = line - 1 - bisect.bisect_left(lines[path].blanks, line)
-        rejects.append(
-            _Reject(
-                numbers[path],
-                number,
-                reason,
-                json.dumps({"csv_line": text}, ensure_ascii=False),
-                json.dumps({"fields": _mask_fields(text, personal)}, ensure_ascii=False),
-            )
-        )
+        rejects.append(_row_reject(entity, columns, numbers[path], number, reason, text))
     return rejects
+
+
+def _row_reject(
+    entity: Entity, columns: list[str], file: int, number: int, reason: str, text: str
+) -> _Reject:
+    """A row set aside as it was read, its record kept whole and masked."""
+    personal = [i for i, name in enumerate(columns) if name in _personal_names(entity)]
+    return _Reject(
+        file,
+        number,
+        reason,
+        json.dumps({"csv_line": text}, ensure_ascii=False),
+        json.dumps({"fields": _mask_fields(text, personal)}, ensure_ascii=False),
+    )
+
+
+def _cut_record(path: Path, counted: _Lines) -> str | None:
+    """The text of the file's last record when a quoted value in it is not closed before
+    the end of the file; None when it is whole. (Python's reader, as DuckDB's, takes such a
+    record to the end of the file; only a strict one says it is cut.)"""
+    if not counted.rows:
+        return None
+    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+        text = "".join(itertools.islice(handle, counted.last - 1, None))
+    try:
+        list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error:
+        return text.strip("\r\n")
+    return None
 
 
 def _clean(reason: str) -> str:
@@ -586,19 +632,24 @@ class _Lines:
 
     blanks: list[int]
     rows: int
+    last: int  # the line the last record starts on
 
     @classmethod
     def of(cls, path: Path) -> _Lines:
-        blanks, records = [], 0
+        blanks, records, last, ended = [], 0, 1, 0
         with path.open(encoding="utf-8", errors="replace", newline="") as handle:
             reader = csv.reader(handle)
             try:
                 for records, record in enumerate(reader, start=1):
                     if not record:
                         blanks.append(records)
-            except csv.Error:  # a quote left open at the end: the last record
+                    else:
+                        last = ended + 1
+                    ended = reader.line_num
+            except csv.Error:  # a record over the field size limit: the last record
                 records += 1
-        return cls(blanks, max(records - len(blanks) - 1, 0))
+                last = ended + 1
+        return cls(blanks, max(records - len(blanks) - 1, 0), last)
 
 
 def _store(
