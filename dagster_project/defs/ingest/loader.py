@@ -422,9 +422,15 @@ def _parse_batch(
             continue
         found += _structural_rejects(con, entity, columns, {str(path): number}, lines)
     for number in sorted(open_quote):
-        if not parsed[number].unread and (text := cut_short(number)) is not None:
-            rows = lines[str(parsed[number].path)].rows
+        path = parsed[number].path
+        if parsed[number].unread or (text := _cut_record(path, lines[str(path)])) is None:
+            continue
+        rows = lines[str(path)].rows
+        last = [reject for reject in found if reject.file == number and reject.number == rows]
+        if not last:
             found.append(_row_reject(entity, columns, number, rows, CUT_SHORT, text))
+        elif last[0].reason == READER_REASONS["UNQUOTED VALUE"]:  # DuckDB's word for it
+            last[0].reason = CUT_SHORT
     rejects.extend(found)
 
 
