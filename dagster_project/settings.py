@@ -155,6 +155,17 @@ class Settings:
             landing=Path(settings.landing).expanduser().resolve(),
         )
 
+    def dbt_env(self) -> dict[str, str]:
+        """What dbt's profile reads (`dbt_project/profiles.yml`): this home's working database
+        and limits, whatever the process's own environment says (a run launched in the
+        Dagster UI can name another home in the warehouse resource's config)."""
+        return {
+            "TRUSTWH_WAREHOUSE": str(self.warehouse_path),
+            "TRUSTWH_TEMP_DIR": str(self.temp_dir),
+            ENV_MEMORY_LIMIT: self.memory_limit,
+            ENV_THREADS: str(self.threads),
+        }
+
     def export_env(self) -> None:
         """Make these settings what every child process (dbt) and later `load()` sees."""
         os.environ[ENV_HOME] = str(self.home)

@@ -570,7 +570,8 @@ def test_after_a_build_of_some_models_only_the_next_one_is_a_full_refresh(tmp_pa
     """Models materialized from the Dagster UI record what they changed for the models after
     them, which did not run; the next build would read only its own changes and miss those.
     Here int_valid_purchase_changes records a new order that store_daily_gmv, left out, never
-    counts unless the next build is a full refresh."""
+    counts unless the next build is a full refresh. Nor is such a selection published: BI
+    would read a ledger counting the new load beside a mart that does not hold it."""
     import dagster as dg
 
     landing, home = tmp_path / "landing", tmp_path / "home"
@@ -587,8 +588,13 @@ def test_after_a_build_of_some_models_only_the_next_one_is_a_full_refresh(tmp_pa
     result = defs.resolve_job_def("trustwh").execute_in_process(
         asset_selection=selection, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
     )
-    assert result.success
+    [failure] = [event for event in result.all_events if event.is_step_failure]
+    assert failure.step_key == "serving__database"
+    assert "the marts are not built from the loads" in str(failure.event_specific_data.error)
     assert not basis.exists()
+    gmv = "select sum(orders) from marts.store_daily_gmv"
+    ledger = "select count(*) from quality.load_ledger where status = 'published'"
+    assert query(home / "serving.duckdb", f"select ({gmv}), ({ledger})") == [(1, 1)]
 
     code, output = trustwh("run", "--landing", landing, "--home", home)
     assert code == 0, output
@@ -634,6 +640,75 @@ def test_a_publish_without_the_models_built_from_the_new_loads_publishes_nothing
     assert code == 0 and "No run started" not in " ".join(output.split()), output
     assert query(home / "serving.duckdb", ledger) == [(2,)]
     assert query(home / "serving.duckdb", "select sum(orders) from marts.store_daily_gmv") == [(2,)]
+
+
+def test_the_checks_of_the_models_alone_neither_publish_nor_cost_a_full_refresh(
+    tmp_path, monkeypatch
+):
+    """ "Execute checks" on the dbt assets in the Dagster UI, with the ingest and the publish:
+    the tests run over models built from the earlier loads, so nothing is published; the
+    models were not changed, so the next build stays incremental."""
+    import dagster as dg
+
+    from dagster_project.defs.dbt.assets import dbt_models
+    from dagster_project.defs.ingest.assets import LEDGER_KEY, QUARANTINE_KEY, ingest_exports
+    from dagster_project.defs.publish.assets import SERVING_KEY
+
+    landing, home = tmp_path / "landing", tmp_path / "home"
+    basis = _one_order_built(landing, home)
+    write_export(
+        landing, "orders", "orders_20211202.csv", [_paid("1000000002", "B2", "2021-12-01 20:00:00")]
+    )
+    from dagster_project.definitions import defs
+
+    monkeypatch.setenv("TRUSTWH_HOME", str(home))
+    monkeypatch.setenv("TRUSTWH_LANDING", str(landing))
+    assets = {
+        key
+        for key in defs.resolve_all_asset_keys()
+        if key.path[0] == "raw" or key in (LEDGER_KEY, QUARANTINE_KEY, SERVING_KEY)
+    }
+    job = defs.resolve_job_def("trustwh").get_subset(
+        asset_selection=assets,
+        asset_check_selection=set(dbt_models.check_keys) | set(ingest_exports.check_keys),
+    )
+    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    checks = [
+        event for event in result.all_events if event.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    assert len(checks) > 100  # the models' tests ran
+    [failure] = [event for event in result.all_events if event.is_step_failure]
+    assert failure.step_key == "serving__database"
+    ledger = "select count(*) from quality.load_ledger where status = 'published'"
+    assert query(home / "serving.duckdb", ledger) == [(1,)]
+    assert basis.is_file()
+
+    code, output = trustwh("run", "--landing", landing, "--home", home)
+    assert code == 0, output
+    assert not _full_refresh(home)
+    assert query(home / "serving.duckdb", ledger) == [(2,)]
+    assert query(home / "serving.duckdb", "select sum(orders) from marts.store_daily_gmv") == [(2,)]
+
+
+def test_a_home_given_in_the_run_config_is_the_one_dbt_builds(tmp_path, monkeypatch):
+    """The Dagster UI's launchpad can set the warehouse resource's home: every step, dbt's
+    included, builds that home, not the one of the environment."""
+    import dagster as dg
+
+    landing, home, other = tmp_path / "landing", tmp_path / "home", tmp_path / "env-home"
+    write_export(
+        landing, "orders", "orders_20211201.csv", [_paid("1000000001", "B1", "2021-11-30 20:00:00")]
+    )
+    from dagster_project.definitions import defs
+
+    monkeypatch.setenv("TRUSTWH_HOME", str(other))
+    config = {"resources": {"warehouse": {"config": {"home": str(home), "landing": str(landing)}}}}
+    result = defs.resolve_job_def("trustwh").execute_in_process(
+        run_config=config, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
+    )
+    assert result.success
+    assert query(home / "serving.duckdb", "select sum(orders) from marts.store_daily_gmv") == [(1,)]
+    assert not (other / "warehouse.duckdb").exists()
 
 
 def test_a_full_refresh_rebuilds_what_incremental_models_kept(tmp_path):

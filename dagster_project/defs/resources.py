@@ -6,7 +6,7 @@ from contextlib import contextmanager
 
 import dagster as dg
 import duckdb
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from ..home import lock_home, open_home, unlock_home
 from ..settings import Settings
@@ -17,9 +17,15 @@ class WarehouseResource(dg.ConfigurableResource):
     """The working DuckDB database and the landing folder. Unset fields come from
     `Settings.load()` (env vars, then defaults) when a run uses them."""
 
-    home: str | None = None
-    landing: str | None = None
-    quarantine_threshold: float | None = None
+    home: str | None = Field(default=None, description="warehouse home (env TRUSTWH_HOME)")
+    landing: str | None = Field(default=None, description="landing folder (TRUSTWH_LANDING)")
+    quarantine_threshold: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="share of a load's rows quarantined above which it is blocked, from 0 to 1 "
+        "(0.05 for 5%; env TRUSTWH_QUARANTINE_THRESHOLD)",
+    )
 
     _run_lock: int | None = PrivateAttr(default=None)
     _open: list[duckdb.DuckDBPyConnection] = PrivateAttr(default_factory=list)

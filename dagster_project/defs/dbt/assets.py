@@ -65,7 +65,8 @@ def dbt_models(
     When neither the published loads nor the dbt project changed since the last publish,
     nothing is built (and so nothing is published): an idle run costs seconds. With
     `full_refresh` (`trustwh run --full-refresh`, or the run's config in the Dagster UI),
-    every model is rebuilt whole."""
+    every model is rebuilt whole. A selection in the Dagster UI (some models, or checks
+    only) runs what was selected, and is not what a publish may be made from."""
     settings = warehouse.settings()
     # Incremental models hold what earlier builds computed: when the project or the key of
     # the pseudonyms changed since the last successful build, everything is rebuilt. So is it
@@ -73,37 +74,43 @@ def dbt_models(
     # buyer months, three marts) read what the build before them changed, and would miss
     # what an unfinished build changed.
     basis_path, key = settings.build_basis_path, settings.pii_key()
+    whole = not context.is_subset
+    models = whole or bool(context.selected_asset_keys)  # not the checks alone
     with warehouse.connect() as con:
         state = build_state(con)
         unchanged = settings.serving_path.exists() and build_is_current(con, state, basis_path, key)
-    if unchanged and not config.full_refresh:
+    if whole and unchanged and not config.full_refresh:
         context.log.info("no new published loads and no model changes: nothing to build")
         settings.built_state_path.write_text(state)
         return
-    settings.built_state_path.unlink(missing_ok=True)  # written again when this build finishes
     args = ["build", "--exclude-resource-type", "unit_test"]
-    if config.full_refresh:
-        context.log.info("a full refresh was asked for: every model is rebuilt")
-        args.append("--full-refresh")
-    elif not same_basis(basis_path, key):
-        context.log.info(
-            "no finished build with this dbt project and pseudonym key: a full refresh"
-        )
-        args.append("--full-refresh")
-    basis_path.unlink(missing_ok=True)  # written again when this build finishes
-    # The key of the pseudonyms (int_orders_current) is given to dbt for this invocation only.
-    with _environment({ENV_PII_KEY: key}):
+    if models:
+        # Written again when a whole build finishes: a publish is made only from the marts
+        # one built from the loads there are, and the next build after an unfinished one, or
+        # after some models only (which recorded their changes for models that did not run),
+        # is a full refresh.
+        settings.built_state_path.unlink(missing_ok=True)
+        if config.full_refresh:
+            context.log.info("a full refresh was asked for: every model is rebuilt")
+            args.append("--full-refresh")
+        elif not same_basis(basis_path, key):
+            context.log.info(
+                "no finished build with this dbt project and pseudonym key: a full refresh"
+            )
+            args.append("--full-refresh")
+        basis_path.unlink(missing_ok=True)
+    # The key of the pseudonyms (int_orders_current) is given to dbt for this invocation only,
+    # with the working database of this run's home.
+    with _environment(settings.dbt_env() | {ENV_PII_KEY: key}):
         build = dbt.cli(args, context=context, target_path=settings.dbt_target_path)
         yield from build.stream()
-    if context.is_subset:
-        # Some models only (chosen in the Dagster UI): what they changed is recorded for the
-        # models after them, which did not run, and the next build would read only its own
-        # changes. With no basis, it is a full refresh.
+    if not whole:
         context.log.info(
-            "a selection of the dbt models was built: the next build is a full refresh"
+            "a selection of the dbt models or their checks ran: nothing is published from it"
+            + ("; the next whole build is a full refresh" if models else "")
         )
-    else:
-        basis_path.write_text(build_basis(key))
+        return
+    basis_path.write_text(build_basis(key))
     settings.built_state_path.write_text(state)
     docs_state = settings.docs_path / DOCS_STATE
     project = project_state()
@@ -137,7 +144,7 @@ def generate_docs(dbt: DbtCliResource, settings: Settings) -> bool:
         settings.docs_path.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(parsed, reused)
     try:
-        with _environment({ENV_PII_KEY: DOCS_PII_KEY}):
+        with _environment(settings.dbt_env() | {ENV_PII_KEY: DOCS_PII_KEY}):
             docs = dbt.cli(
                 ["docs", "generate", "--static"],
                 manifest=dbt_project.manifest_path,
