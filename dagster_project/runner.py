@@ -159,10 +159,7 @@ def run_job(settings: Settings, console: Console, *, full_refresh: bool = False)
     with `full_refresh`, dbt rebuilds every model (the dbt step's config)."""
     import dagster as dg
 
-    from .defs.dbt.project import ensure_manifest
-
-    ensure_manifest()
-    from .definitions import defs
+    from .definitions import defs  # parses the dbt project when it changed
 
     handler = _ProgressHandler(console)
 

@@ -132,3 +132,24 @@ def test_webserver_serves_every_asset_and_check(tmp_path: Path, defs):
         assert checks[f"raw/{name}"]["rows_accounted"] is True
         assert checks[f"raw/{name}"]["quarantine_share"] is True
     assert any(checks[f"marts/{name}"] for name in REPURCHASE_MARTS)  # dbt tests as checks
+
+
+def test_loading_the_definitions_parses_a_dbt_project_changed_since_its_manifest():
+    """The Dagster UI loads `dagster_project.definitions` alone (`make dev`, "Reload
+    definitions"): on a fresh clone there is no manifest, and after a model is added the
+    manifest lacks it. Loading them parses the project first."""
+    from dagster_project.defs.dbt.project import dbt_project
+    from dagster_project.settings import DBT_PROJECT_DIR
+
+    manifest = Path(dbt_project.manifest_path)
+    changed = DBT_PROJECT_DIR / "dbt_project.yml"
+    os.utime(changed)  # as an edit would leave it: newer than the manifest
+    assert changed.stat().st_mtime > manifest.stat().st_mtime
+    done = subprocess.run(
+        [sys.executable, "-c", "import dagster_project.definitions"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert manifest.stat().st_mtime >= changed.stat().st_mtime

@@ -779,3 +779,33 @@ def test_the_sample_has_the_shape_of_the_article(dirty):
     assert violations == 0  # 鑫鑫: zero violations since the first stream
     coverage = query(serving, "select trust_card_coverage from marts.platform_monthly_repurchase")
     assert all(0.9 < value <= 1.0 for (value,) in coverage)  # trust card covers >97%
+
+
+@pytest.mark.parametrize(
+    ("selected", "said"),
+    [
+        ("serving", "nothing has been loaded into this home yet"),
+        ("marts", "nothing has been loaded into this home yet"),
+        ("quality/report", "nothing is published in"),
+    ],
+)
+def test_a_selection_on_a_new_home_fails_saying_what_to_run_first(
+    tmp_path, monkeypatch, selected, said
+):
+    """The publish, the marts or the report materialized alone in the Dagster UI before any
+    run: a sentence, not DuckDB's missing-table error."""
+    import dagster as dg
+
+    from dagster_project.definitions import defs
+    from dagster_project.errors import error_line
+
+    monkeypatch.setenv("TRUSTWH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TRUSTWH_LANDING", str(tmp_path / "landing"))
+    selection = [
+        key for key in defs.resolve_all_asset_keys() if "/".join(key.path).startswith(selected)
+    ]
+    result = defs.resolve_job_def("trustwh").execute_in_process(
+        asset_selection=selection, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
+    )
+    [failure] = [event for event in result.all_events if event.is_step_failure]
+    assert error_line(failure.event_specific_data.error).startswith(said)

@@ -18,9 +18,11 @@ from pydantic import Field
 from ...home import make_readable
 from ...settings import ENV_PII_KEY, Settings
 from ..publish.serving import (
+    NOTHING_LOADED,
     build_basis,
     build_is_current,
     build_state,
+    has_ledger,
     project_state,
     same_basis,
 )
@@ -77,6 +79,8 @@ def dbt_models(
     whole = not context.is_subset
     models = whole or bool(context.selected_asset_keys)  # not the checks alone
     with warehouse.connect() as con:
+        if not has_ledger(con):
+            raise dg.Failure(NOTHING_LOADED)
         state = build_state(con)
         unchanged = settings.serving_path.exists() and build_is_current(con, state, basis_path, key)
     if whole and unchanged and not config.full_refresh:

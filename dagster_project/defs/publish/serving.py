@@ -46,6 +46,20 @@ class PublishError(Exception):
     pass
 
 
+NOTHING_LOADED = (
+    "nothing has been loaded into this home yet: run the whole job (or materialize the "
+    "ingest first)"
+)
+
+
+def has_ledger(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether an ingest ever ran on the working database (it creates the load ledger)."""
+    return con.execute(
+        "select count(*) from duckdb_tables() where database_name = current_database() "
+        "and schema_name = 'quality' and table_name = 'load_ledger'"
+    ).fetchone() == (1,)
+
+
 def build_state(con: duckdb.DuckDBPyConnection) -> str:
     """What a publish is built from: every load and its status (a blocked or rejected file
     must reach the quality tables too) and the dbt project's files. When it equals the last
@@ -135,6 +149,8 @@ def publish(
     publish_id = None
     wanted = models | {("quality", name) for name in QUALITY_TABLES}
     try:
+        if not has_ledger(con):
+            raise PublishError(NOTHING_LOADED)
         state = build_state(con)
         if built_from != state:
             raise PublishError(

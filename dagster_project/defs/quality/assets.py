@@ -13,6 +13,11 @@ REPORT_KEY = dg.AssetKey(["quality", "report"])
 def quality_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """`HOME/quality/index.html`: blocked loads, every load's status and checks, quarantined
     rows (masked), quality trends and cohort retention, read from serving.duckdb only."""
-    page = build_report(warehouse.settings())
+    settings = warehouse.settings()
+    if not settings.serving_path.is_file():
+        raise dg.Failure(
+            f"nothing is published in {settings.home} yet: run the whole job, then the report"
+        )
+    page = build_report(settings)
     context.log.info(f"governance report written to {page}")
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(page))})
