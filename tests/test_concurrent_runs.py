@@ -86,6 +86,32 @@ def test_the_landing_sensor_waits_for_the_run_in_progress_and_for_files_to_settl
         assert isinstance(result, dg.RunRequest) and cursor
 
 
+def test_the_landing_sensor_sees_the_files_a_run_records_and_no_hidden_one(tmp_path, monkeypatch):
+    """A file landed in `Orders/` or at the landing's top is recorded by a run as rejected,
+    with where it belongs: it starts one. A hidden file, which runs pass over, starts none."""
+    landing, home = tmp_path / "landing", tmp_path / "home"
+    write_export(landing, "orders", "orders_20211201.csv", [order("1000000001")])
+    warehouse = WarehouseResource(home=str(home), landing=str(landing))
+    monkeypatch.setattr(schedules, "SETTLE_SECONDS", 0)
+
+    def tick(instance: dg.DagsterInstance, cursor: str | None) -> tuple[object, str | None]:
+        with dg.build_sensor_context(
+            instance=instance, cursor=cursor, resources={"warehouse": warehouse}
+        ) as context:
+            return landing_sensor(context), context.cursor
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        first, cursor = tick(instance, None)
+        assert isinstance(first, dg.RunRequest)
+        (landing / "orders" / ".orders_20211202.csv.swp").write_text("partial")
+        assert isinstance(tick(instance, cursor)[0], dg.SkipReason)
+        for misplaced in (landing / "Orders" / "orders_20211202.csv", landing / "o.csv"):
+            misplaced.parent.mkdir(exist_ok=True)
+            misplaced.write_text("order_id\n1000000002\n")
+            result, cursor = tick(instance, cursor)
+            assert isinstance(result, dg.RunRequest), (misplaced, result)
+
+
 def test_the_daily_schedule_queues_its_run_behind_the_one_in_progress(tmp_path):
     """Skipped, the day's run would be lost while another built; it waits in the queue."""
     with dg.instance_for_test() as instance:  # a schedule's context needs a persistent one

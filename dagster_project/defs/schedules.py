@@ -1,11 +1,13 @@
 """When the job runs: on new landed files (sensor) and once a day (schedule)."""
 
+import contextlib
 import hashlib
 import time
 
 import dagster as dg
 
 from .ingest.contract import ENTITIES
+from .ingest.files import landed_files, stray_files
 from .resources import WarehouseResource
 from .runs import run_in_progress
 
@@ -43,13 +45,15 @@ def landing_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseReso
     if run_in_progress(context.instance, settings.home, context.log):
         return BUSY
     landing = settings.landing
-    files = {
-        path.relative_to(landing): path.stat()
-        for entity in ENTITIES
-        if (landing / entity).is_dir()
-        for path in (landing / entity).iterdir()
-        if path.is_file()
-    }
+    # What a run reads or records: the export folders' files, and the files outside them
+    # (`Orders/`, the landing's top), which a run records as rejected with where they belong.
+    # Hidden files are passed over by both.
+    paths = [path for entity in ENTITIES for path in landed_files(landing / entity)]
+    paths += [stray.path for stray in stray_files(landing, list(ENTITIES), skip=settings.home)]
+    files = {}
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):  # moved away meanwhile: not there
+            files[path.relative_to(landing)] = path.stat()
     listing = sorted(f"{name}:{stat.st_size}:{stat.st_mtime_ns}" for name, stat in files.items())
     fingerprint = hashlib.sha256("\n".join(listing).encode()).hexdigest()
     if not listing or fingerprint == context.cursor:
