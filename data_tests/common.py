@@ -98,7 +98,7 @@ def standard_checks(entity: Entity) -> tuple[Check, ...]:
         Check(
             f"{name}_not_null",
             ERROR,
-            f"Every row has a {name}.",
+            f"Every row has its {name}.",
             "ExpectColumnValuesToNotBeNull",
             {"column": name},
             _rows(f"{name} is null", f"'{name} is missing'"),

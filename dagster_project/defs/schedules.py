@@ -32,10 +32,17 @@ daily_schedule = dg.ScheduleDefinition(
     job=trustwh_job,
     cron_schedule="0 6 * * *",
     execution_timezone="Asia/Shanghai",
+    description="The whole job at 06:00 China time, whatever landed (queued behind a run in "
+    "progress).",
 )
 
 
-@dg.sensor(job=trustwh_job, minimum_interval_seconds=60)
+@dg.sensor(
+    job=trustwh_job,
+    minimum_interval_seconds=60,
+    description="A run once newly landed files (in the export folders or beside them) have "
+    f"not changed for {SETTLE_SECONDS} s; none while a run is in progress.",
+)
 def landing_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
     """Start a run when the landing folder's files change (new, corrected or removed files)
     and none has changed for `SETTLE_SECONDS`, so a file still being copied in is not loaded

@@ -76,6 +76,8 @@ def alert(settings: Settings, kind: str, reason: str, **ids: Any) -> dict:
 @dg.run_failure_sensor(
     name="run_failure_alert",
     default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Alerts each failed run (and each run whose process died) to the log and "
+    "the webhook.",
     # Runs of `trustwh run` (in-process, no code location) too: the instance is the home's.
     monitor_all_code_locations=True,
 )
@@ -125,6 +127,7 @@ def _blocked_loads(warehouse: Path) -> list[tuple[str, str, str, str]]:
     name="blocked_load_alert",
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Alerts each load newly blocked by the quality gate to the log and the webhook.",
 )
 def blocked_load_alert(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
     """Loads blocked since the last tick. The cursor holds the load ids blocked then, so a load
