@@ -15,7 +15,12 @@ import duckdb
 import pytest
 
 from dagster_project.defs.dbt.project import dbt_project
-from dagster_project.defs.publish.serving import project_tables
+from dagster_project.defs.publish.serving import (
+    PublishError,
+    build_state,
+    project_tables,
+    publish,
+)
 from dagster_project.sample_data.generate import generate
 
 from .exports import order, refund, write_export
@@ -529,6 +534,21 @@ def test_a_table_the_project_no_longer_builds_is_not_published(tmp_path):
     said = " ".join(output.split())  # the console wraps long lines
     assert "warning publish serving.duckdb: not published" in said, output
     assert "marts.daily_gmv, quality.orphan_orders" in said, output
+
+
+def test_a_publish_missing_a_model_of_the_project_publishes_nothing(tmp_path):
+    """Every table the project builds must be there to publish: serving.duckdb without one
+    would leave BI a mart gone."""
+    landing, home = tmp_path / "landing", tmp_path / "home"
+    _one_order_built(landing, home)
+    warehouse, serving = home / "warehouse.duckdb", home / "serving.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("drop table marts.store_daily_gmv")
+        state = build_state(con)
+    before = serving.stat().st_mtime_ns
+    with pytest.raises(PublishError, match=r"has no marts\.store_daily_gmv"):
+        publish(warehouse, serving, project_tables(Path(dbt_project.manifest_path)), state)
+    assert serving.stat().st_mtime_ns == before
 
 
 def test_after_a_build_that_did_not_finish_the_next_one_is_a_full_refresh(tmp_path, monkeypatch):

@@ -164,6 +164,11 @@ def publish(
             order by table_schema, table_name
             """
         ).fetchall()
+        if missing := sorted(models - set(present)):
+            raise PublishError(
+                f"the working database has no {', '.join(map('.'.join, missing))}: nothing "
+                "published. Run the whole job."
+            )
         relations = [relation for relation in present if relation in wanted]
         # A double underscore marks what a build keeps for itself (an incremental mart's
         # `__changed` keys, dbt's `__dbt_tmp` and `__dbt_backup`): not worth a word.
