@@ -355,24 +355,24 @@ def _parse_batch(
     lines: dict[str, _Lines] = {}  # each file with set-aside rows, scanned once
     found = _structural_rejects(con, entity, columns, numbers, lines)
     set_aside = Counter(reject.file for reject in found)
-    # A file that may end inside a quoted value (an odd number of quotes) has its records
-    # counted too: DuckDB 1.5 reads such a last record as nothing, and says so only when it
-    # reads that file alone on several threads (README, pitfalls).
-    open_quote = {number for number in numbers.values() if parsed[number].contents.open_quote}
-    if not set_aside and not open_quote:
+    # A file that may end inside a quoted value (an odd number of quotes) is checked for a
+    # last record cut short: DuckDB 1.5 reads such a record as nothing, and says so only
+    # when it reads that file alone on several threads (README, pitfalls).
+    cut: dict[int, tuple[int, str]] = {}  # by file: the record's row number and text
+    for number in numbers.values():
+        path = parsed[number].path
+        if parsed[number].contents.open_quote:
+            if str(path) not in lines:
+                lines[str(path)] = _Lines.of(path)
+            if (text := _cut_record(path, lines[str(path)])) is not None:
+                cut[number] = (lines[str(path)].rows, text)
+    if not set_aside and not cut:
         return
-    for number in open_quote:
-        if str(parsed[number].path) not in lines:
-            lines[str(parsed[number].path)] = _Lines.of(parsed[number].path)
 
-    def cut_short(number: int) -> str | None:
-        """The text of the file's last record, when it is cut short and not set aside."""
-        counted = lines[str(parsed[number].path)]
-        if number not in open_quote or any(
-            reject.file == number and reject.number == counted.rows for reject in found
-        ):
-            return None
-        return _cut_record(parsed[number].path, counted)
+    def set_aside_cut(number: int) -> _Reject | None:
+        """The cut record of the file as the reader set it aside, if it did."""
+        row = cut[number][0]
+        return next((r for r in found if r.file == number and r.number == row), None)
 
     read = dict(
         con.execute(
@@ -391,12 +391,12 @@ def _parse_batch(
     # all, and its set-aside rows are taken from that reading.
     # A row longer than the reader's line limit is no broken rule: its file is read again
     # with long lines, which costs its reading a third more (so not every file is read so).
-    for number in sorted(set_aside.keys() | open_quote):
+    for number in sorted(set_aside.keys() | cut.keys()):
         path = parsed[number].path
+        unreported = number in cut and set_aside_cut(number) is None
         if (
             number not in long | mixed
-            and read.get(number, 0) + set_aside[number] + (cut_short(number) is not None)
-            == lines[str(path)].rows
+            and read.get(number, 0) + set_aside[number] + unreported == lines[str(path)].rows
         ):
             continue
         con.execute("delete from _parsed where _file = ?", [number])
@@ -421,16 +421,13 @@ def _parse_batch(
             )
             continue
         found += _structural_rejects(con, entity, columns, {str(path): number}, lines)
-    for number in sorted(open_quote):
-        path = parsed[number].path
-        if parsed[number].unread or (text := _cut_record(path, lines[str(path)])) is None:
+    for number, (row, text) in sorted(cut.items()):
+        if parsed[number].unread:
             continue
-        rows = lines[str(path)].rows
-        last = [reject for reject in found if reject.file == number and reject.number == rows]
-        if not last:
-            found.append(_row_reject(entity, columns, number, rows, CUT_SHORT, text))
-        elif last[0].reason == READER_REASONS["UNQUOTED VALUE"]:  # DuckDB's word for it
-            last[0].reason = CUT_SHORT
+        if (reject := set_aside_cut(number)) is None:
+            found.append(_row_reject(entity, columns, number, row, CUT_SHORT, text))
+        elif reject.reason == READER_REASONS["UNQUOTED VALUE"]:  # DuckDB's word for it
+            reject.reason = CUT_SHORT
     rejects.extend(found)
 
 
