@@ -494,6 +494,20 @@ def _one_order_built(landing, home):
     return basis
 
 
+def _a_second_order_landed(landing, home, monkeypatch):
+    """A home built from one order, a second order landed, and the Dagster definitions
+    pointed at them as the UI's are: the file of the build basis, and the definitions."""
+    basis = _one_order_built(landing, home)
+    write_export(
+        landing, "orders", "orders_20211202.csv", [_paid("1000000002", "B2", "2021-12-01 20:00:00")]
+    )
+    monkeypatch.setenv("TRUSTWH_HOME", str(home))
+    monkeypatch.setenv("TRUSTWH_LANDING", str(landing))
+    from dagster_project.definitions import defs
+
+    return basis, defs
+
+
 def _full_refresh(home) -> bool:
     """Whether the home's last dbt build was a full refresh."""
     results = json.loads((home / "dbt-target" / "run_results.json").read_text())
@@ -595,14 +609,7 @@ def test_after_a_build_of_some_models_only_the_next_one_is_a_full_refresh(tmp_pa
     import dagster as dg
 
     landing, home = tmp_path / "landing", tmp_path / "home"
-    basis = _one_order_built(landing, home)
-    write_export(
-        landing, "orders", "orders_20211202.csv", [_paid("1000000002", "B2", "2021-12-01 20:00:00")]
-    )
-    from dagster_project.definitions import defs
-
-    monkeypatch.setenv("TRUSTWH_HOME", str(home))
-    monkeypatch.setenv("TRUSTWH_LANDING", str(landing))
+    basis, defs = _a_second_order_landed(landing, home, monkeypatch)
     left_out = dg.AssetKey(["marts", "store_daily_gmv"])
     selection = [key for key in defs.resolve_all_asset_keys() if key != left_out]
     result = defs.resolve_job_def("trustwh").execute_in_process(
@@ -634,14 +641,7 @@ def test_a_publish_without_the_models_built_from_the_new_loads_publishes_nothing
     from dagster_project.defs.publish.assets import SERVING_KEY
 
     landing, home = tmp_path / "landing", tmp_path / "home"
-    _one_order_built(landing, home)
-    write_export(
-        landing, "orders", "orders_20211202.csv", [_paid("1000000002", "B2", "2021-12-01 20:00:00")]
-    )
-    from dagster_project.definitions import defs
-
-    monkeypatch.setenv("TRUSTWH_HOME", str(home))
-    monkeypatch.setenv("TRUSTWH_LANDING", str(landing))
+    _, defs = _a_second_order_landed(landing, home, monkeypatch)
     selection = [
         key
         for key in defs.resolve_all_asset_keys()
@@ -675,14 +675,7 @@ def test_the_checks_of_the_models_alone_neither_publish_nor_cost_a_full_refresh(
     from dagster_project.defs.publish.assets import SERVING_KEY
 
     landing, home = tmp_path / "landing", tmp_path / "home"
-    basis = _one_order_built(landing, home)
-    write_export(
-        landing, "orders", "orders_20211202.csv", [_paid("1000000002", "B2", "2021-12-01 20:00:00")]
-    )
-    from dagster_project.definitions import defs
-
-    monkeypatch.setenv("TRUSTWH_HOME", str(home))
-    monkeypatch.setenv("TRUSTWH_LANDING", str(landing))
+    basis, defs = _a_second_order_landed(landing, home, monkeypatch)
     assets = {
         key
         for key in defs.resolve_all_asset_keys()
