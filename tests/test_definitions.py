@@ -130,7 +130,9 @@ def test_webserver_serves_every_asset_and_check(tmp_path: Path, defs):
     }
     for name in ENTITIES:
         assert checks[f"raw/{name}"]["rows_accounted"] is True
-        assert checks[f"raw/{name}"]["quarantine_share"] is True
+        assert checks[f"raw/{name}"]["key_unique_in_load"] is True  # the gate's rules
+        # Decided per load while loading: it warns of the loads it blocked, never stops a run.
+        assert checks[f"raw/{name}"]["quarantine_share"] is False
     assert any(checks[f"marts/{name}"] for name in REPURCHASE_MARTS)  # dbt tests as checks
 
 

@@ -69,11 +69,10 @@ QUARANTINE_SHARE_CHECKS = [
     dg.AssetCheckSpec(
         "quarantine_share",
         asset=raw_key(entity),
-        blocking=True,
         description="The share of a load's data rows quarantined is at most the threshold "
         "(TRUSTWH_QUARANTINE_THRESHOLD, 5% by default). A load above it is held back on its own "
         "(ledger status 'blocked', listed in this check's metadata) while the other loads "
-        "publish; the check records it and never stops the run.",
+        "publish: the check then fails with severity WARN, and never stops the run.",
     )
     for entity in ENTITIES.values()
 ]
@@ -180,8 +179,8 @@ def quarantine_share(
     return dg.AssetCheckResult(
         asset_key=raw_key(entity),
         check_name="quarantine_share",
-        passed=True,
-        severity=dg.AssetCheckSeverity.ERROR,
+        passed=not over,
+        severity=dg.AssetCheckSeverity.WARN,
         description=(
             f"blocked {len(over)} load(s) above {threshold:.0%} quarantined; the others publish"
             if over

@@ -475,9 +475,9 @@ def block_reason(failed: list[CheckOutcome]) -> str:
 
 ERROR_SEMANTICS = (
     " Blocking: a new load that breaks it is held back on its own (ledger status 'blocked', "
-    "listed in this check's metadata) while the other loads publish in the same run. The "
-    "check fails, and so stops dbt and the publish, only when the gate could not do its job: "
-    "a load could not be validated."
+    "listed in this check's metadata) while the other loads publish in the same run; the "
+    "check then fails with severity WARN. It fails with severity ERROR, and so stops dbt and "
+    "the publish, only when the gate could not do its job: a load could not be validated."
 )
 WARN_SEVERITY_SEMANTICS = (
     " Reported only: the check fails with severity WARN when a new load has findings; it "
@@ -515,7 +515,6 @@ def asset_check_results(
             "unexpected_rows": int(sum(outcome.observed_value or 0 for outcome in mine)),
         }
         if check.blocking:
-            passed = not errors
             metadata["blocked_loads"] = failed
             metadata["could_not_validate"] = errors
             if errors:
@@ -525,18 +524,19 @@ def asset_check_results(
             else:
                 description = f"{len(mine)} new load(s) passed"
         else:
-            passed = not failed
             metadata["loads_with_findings"] = failed
             description = (
                 f"{len(failed)} load(s) with findings" if failed else f"{len(mine)} passed"
             )
+        # Only a gate that could not do its job stops the run: a load it blocked is held back
+        # on its own, and the check says so with a warning.
         results.append(
             dg.AssetCheckResult(
                 asset_key=asset_key,
                 check_name=check.name,
-                passed=passed,
+                passed=not failed,
                 severity=dg.AssetCheckSeverity.ERROR
-                if check.blocking
+                if check.blocking and errors
                 else dg.AssetCheckSeverity.WARN,
                 description=description,
                 metadata=metadata,
