@@ -154,6 +154,30 @@ def test_serving_has_every_mart_and_no_personal_data(dirty):
                 assert not any(address in value for address in addresses), (table, column)
 
 
+def test_every_served_table_and_column_carries_its_description(dirty):
+    """BI tools show a DuckDB table's and column's comment beside the data: the marts' come
+    from their dbt models, the pipeline's quality tables' from the publish."""
+    root, _, _, _ = dirty
+    serving = root / "home" / "serving.duckdb"
+    tables = query(
+        serving, "select schema_name, table_name, comment from duckdb_tables() order by all"
+    )
+    assert len(tables) >= 20 and [t[:2] for t in tables if not t[2]] == []
+    assert ("marts", "store_daily_gmv") in {t[:2] for t in tables}
+    columns = query(
+        serving,
+        "select schema_name, table_name, column_name, comment from duckdb_columns() "
+        "where not internal order by all",
+    )
+    assert [c[:3] for c in columns if not c[3]] == []
+    comment = {c[:3]: c[3] for c in columns}
+    assert "masked" in comment["quality", "quarantine", "raw_record"]
+    assert "data as of" in comment["quality", "freshness", "published_at"]
+    assert comment["marts", "store_daily_gmv", "store_id"] == (
+        "Store (小店) identifier as the platform exports it."
+    )
+
+
 def test_a_rerun_changes_nothing_and_readers_keep_reading(dirty):
     root, _, _, _ = dirty
     serving = root / "home" / "serving.duckdb"

@@ -41,6 +41,95 @@ SERVING_SELECTS = {
     ),
 }
 
+# What BI tools show for the tables the pipeline writes itself (dbt's models carry their own
+# descriptions, from the manifest): the serving copies, so the quarantine's `raw_record` is the
+# masked one. Every published column is described (tests/test_end_to_end.py).
+SERVING_DOCS: dict[str, tuple[str, dict[str, str]]] = {
+    "load_ledger": (
+        "One row per landed file the warehouse has seen; only loads with status published "
+        "reach the marts.",
+        {
+            "load_id": "The load: one landed file, named by the file's stem and the first 10 "
+            "hex digits of its SHA-256.",
+            "entity": "orders, refunds, fans or violations.",
+            "file_name": "The file's name within its entity folder.",
+            "file_sha256": "SHA-256 of the file's bytes; the same bytes landed again are a "
+            "duplicate.",
+            "export_date": "The export date from the file name (<entity>_<YYYYMMDD>…csv).",
+            "status": "published (its rows reach the marts), blocked (read, held back by the "
+            "quality gate), rejected (unreadable: no rows loaded) or duplicate (skipped).",
+            "rows_read": "Data rows in the file (header and blank lines excluded) = rows_loaded "
+            "+ rows_quarantined.",
+            "rows_loaded": "Rows loaded into the warehouse.",
+            "rows_quarantined": "Rows set aside, each in quality.quarantine with its reason.",
+            "reason": "Why the file was blocked, rejected or skipped; empty when published.",
+            "loaded_at": "When the run that read the file started (China local time).",
+            "encoding": "The file's text encoding: utf-8, utf-8-sig (with a BOM) or gb18030.",
+            "header_language": "The language of the header: en, zh or mixed.",
+            "extra_columns": "Header columns the export contract does not know, ignored.",
+            "missing_columns": "Optional columns of the contract the file lacks (read as NULL).",
+        },
+    ),
+    "quarantine": (
+        "One row per data row set aside, with the reason; personal fields are masked.",
+        {
+            "load_id": "The load the row came from; see quality.load_ledger.",
+            "entity": "orders, refunds, fans or violations.",
+            "file_name": "The file's name within its entity folder.",
+            "row_number": "The row's number among the file's data rows (1: the first after "
+            "the header).",
+            "reason": "Why the row was set aside: the column, the rule and the value.",
+            "raw_record": "The row's text by column, a phone masked to at most its first 3 and "
+            "last 4 digits and an address dropped.",
+        },
+    ),
+    "check_results": (
+        "One row per quality check run on a load: error-level checks block a load, "
+        "warn-level ones are reported.",
+        {
+            "load_id": "The load checked; see quality.load_ledger.",
+            "check_name": "The check, as in the quality report and the README's table.",
+            "severity": "error (a failed check blocks the load) or warn (reported only).",
+            "passed": "Whether the load passed the check.",
+            "observed_value": "Offending rows in the load (1 for a flagged row count).",
+            "details": "A few offending rows with their row numbers, or what was measured.",
+            "checked_at": "When the check ran.",
+        },
+    ),
+    "publish_log": (
+        "One row per publish of the serving database; the newest is this file's own.",
+        {
+            "publish_id": "The publish.",
+            "published_at": "When it was published.",
+            "loads_published": "Files whose rows are in the marts at that publish.",
+            "mart_rows": "JSON: the rows of each mart at that publish.",
+            "state": "A fingerprint of the loads and the dbt project it was built from.",
+        },
+    ),
+    "releases": (
+        "Blocked loads an operator published on purpose (trustwh release): who, when, why.",
+        {
+            "load_id": "The load released; see quality.load_ledger.",
+            "entity": "orders, refunds, fans or violations.",
+            "file_name": "The file's name within its entity folder.",
+            "released_by": "The login that released it.",
+            "released_at": "When it was released.",
+            "reason": "The operator's reason.",
+            "blocked_reason": "Why the quality gate had blocked it.",
+        },
+    ),
+    "freshness": (
+        "One row describing this serving database: put 'data as of' on dashboards from it.",
+        {
+            "publish_id": "This file's publish; see quality.publish_log.",
+            "published_at": "When this serving database was published: data as of.",
+            "last_data_day": "The latest day with a valid purchase (store_daily_gmv).",
+            "last_export_date": "The newest export date of a published file.",
+            "loads_published": "Files whose rows are in the marts.",
+        },
+    ),
+}
+
 
 class PublishError(Exception):
     pass
@@ -116,11 +205,22 @@ def last_published_state(con: duckdb.DuckDBPyConnection) -> str | None:
     return row[0] if row else None
 
 
-def project_tables(manifest: Path) -> set[tuple[str, str]]:
-    """The tables the dbt project builds in the published schemas, as (schema, table)."""
+class Docs(NamedTuple):
+    """A table's description and its columns' (by name), as BI tools show them."""
+
+    description: str
+    columns: dict[str, str]
+
+
+def project_tables(manifest: Path) -> dict[tuple[str, str], Docs]:
+    """The tables the dbt project builds in the published schemas, by (schema, table), with
+    the descriptions of the models and their columns."""
     nodes = json.loads(manifest.read_text(encoding="utf-8"))["nodes"].values()
     return {
-        (node["schema"], node["alias"])
+        (node["schema"], node["alias"]): Docs(
+            node["description"].strip(),
+            {name: column["description"].strip() for name, column in node["columns"].items()},
+        )
         for node in nodes
         if node["resource_type"] == "model"
         and node["schema"] in PUBLISHED_SCHEMAS
@@ -136,18 +236,19 @@ class Published:
 
 
 def publish(
-    warehouse: Path, serving: Path, models: set[tuple[str, str]], built_from: str | None
+    warehouse: Path, serving: Path, models: dict[tuple[str, str], Docs], built_from: str | None
 ) -> Published:
     """Snapshot marts and quality into a new file and swap it in. Only what the project
     defines is published: the dbt `models` (schema, table) of the published schemas and the
-    pipeline's own quality tables. A mart removed or renamed in the project keeps its table
-    in the working database, and BI must not read it as current. `built_from` is the
-    `build_state` the dbt step last built the marts from: unless it is the state there is
-    now, nothing is published (the ledger would count loads the marts do not hold)."""
+    pipeline's own quality tables, each table and column with its description. A mart
+    removed or renamed in the project keeps its table in the working database, and BI must
+    not read it as current. `built_from` is the `build_state` the dbt step last built the
+    marts from: unless it is the state there is now, nothing is published (the ledger would
+    count loads the marts do not hold)."""
     staged = serving.with_name(f".{serving.stem}-{uuid.uuid4().hex[:8]}.duckdb")
     con = duckdb.connect(str(warehouse))
     publish_id = None
-    wanted = models | {("quality", name) for name in QUALITY_TABLES}
+    wanted = set(models) | {("quality", name) for name in QUALITY_TABLES}
     try:
         if not has_ledger(con):
             raise PublishError(NOTHING_LOADED)
@@ -164,7 +265,7 @@ def publish(
             order by table_schema, table_name
             """
         ).fetchall()
-        if missing := sorted(models - set(present)):
+        if missing := sorted(set(models) - set(present)):
             raise PublishError(
                 f"the working database has no {', '.join(map('.'.join, missing))}: nothing "
                 "published. Run the whole job."
@@ -201,6 +302,7 @@ def publish(
             con.execute(f"create table snapshot.{schema}.{name} as {select}")
         _keep_not_null(con, columns)
         _create_freshness(con, publish_id, relations)
+        _describe(con, models, [*relations, ("quality", "freshness")])
         con.execute("checkpoint snapshot")
         con.execute("detach snapshot")
         make_readable(staged)  # private, as every file the pipeline creates, until shared
@@ -225,6 +327,32 @@ def _keep_not_null(con: duckdb.DuckDBPyConnection, columns: list[Column]) -> Non
                 f'alter table snapshot.marts.{column.table} alter column "{column.name}" '
                 "set not null"
             )
+
+
+def _describe(
+    con: duckdb.DuckDBPyConnection,
+    models: dict[tuple[str, str], Docs],
+    relations: list[tuple[str, str]],
+) -> None:
+    """Each published table and column carries its description as a DuckDB comment, which
+    BI tools and `duckdb_columns()` show beside the data. A description missing (or of a
+    column the table does not have) leaves a comment out, never the publish."""
+    present = con.execute(
+        "select schema_name, table_name, column_name from duckdb_columns() "
+        "where database_name = 'snapshot'"
+    ).fetchall()
+    for schema, name in relations:
+        docs = models.get((schema, name)) or Docs(*SERVING_DOCS.get(name, ("", {})))
+        table = f"snapshot.{schema}.{name}"
+        if docs.description:
+            con.execute(f"comment on table {table} is {_literal(docs.description)}")
+        for column in (column for s, t, column in present if (s, t) == (schema, name)):
+            if text := docs.columns.get(column):
+                con.execute(f'comment on column {table}."{column}" is {_literal(text)}')
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _create_freshness(
