@@ -40,14 +40,15 @@ format: install
 	$(BIN)/ruff check --fix .
 	TRUSTWH_WAREHOUSE=:memory: $(BIN)/sqlfluff fix dbt_project --processes 2
 
-## dev: the Dagster UI on http://127.0.0.1:3000 over the same home and landing as `make run`
+## dev: the Dagster UI on http://127.0.0.1:3000 (DEV_PORT=…) over the home and landing of `make run`
+DEV_PORT ?= 3000
 dev: install
 	mkdir -p $(WAREHOUSE_HOME)/dagster
 	test -e $(WAREHOUSE_HOME)/dagster/dagster.yaml || \
 		cp dagster_project/dagster.yaml $(WAREHOUSE_HOME)/dagster/dagster.yaml
 	TRUSTWH_HOME=$(abspath $(WAREHOUSE_HOME)) TRUSTWH_LANDING=$(abspath $(LANDING)) \
 	DAGSTER_HOME=$(abspath $(WAREHOUSE_HOME))/dagster \
-	$(BIN)/dagster dev -m dagster_project.definitions -h 127.0.0.1 -p 3000
+	$(BIN)/dagster dev -m dagster_project.definitions -h 127.0.0.1 -p $(DEV_PORT)
 
 ## bench: time full, incremental and idle builds against a plain DuckDB load (POINTS=0.1M,1M,10M)
 POINTS ?= 0.1M,1M,10M
