@@ -233,29 +233,56 @@ def _failing_job():
     _explode()
 
 
+def _sense_failure(result, instance, home) -> None:
+    """The run-failure sensor's tick on the failed run of `result`."""
+    failure = next(
+        event for event in result.all_events if event.event_type_value == "PIPELINE_FAILURE"
+    )
+    with dg.build_run_status_sensor_context(
+        sensor_name="run_failure_alert",
+        dagster_event=failure,
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+        resources={"warehouse": WarehouseResource(home=str(home))},
+    ) as context:
+        run_failure_alert(context.for_run_failure())
+
+
 def test_a_failed_run_is_alerted_with_its_run_id(tmp_path, webhook, monkeypatch):
     monkeypatch.setenv(ENV_ALERT_WEBHOOK, webhook.url)
     home = tmp_path / "home"
     with dg.DagsterInstance.ephemeral() as instance:
         result = _failing_job.execute_in_process(instance=instance, raise_on_error=False)
         assert not result.success
-        failure = next(
-            event for event in result.all_events if event.event_type_value == "PIPELINE_FAILURE"
-        )
-        with dg.build_run_status_sensor_context(
-            sensor_name="run_failure_alert",
-            dagster_event=failure,
-            dagster_instance=instance,
-            dagster_run=result.dagster_run,
-            resources={"warehouse": WarehouseResource(home=str(home))},
-        ) as context:
-            run_failure_alert(context.for_run_failure())
+        _sense_failure(result, instance, home)
     [line] = _lines(home / "logs" / "alerts.log")
     assert line["kind"] == "run_failure" and line["run_id"] == result.run_id
     assert line["job"] == "_failing_job"
     # Which step failed and why, not Dagster's "Execution of run … failed".
     assert line["reason"] == "_explode: the dbt build failed: model marts.x"
     assert webhook.received == [line]
+
+
+@dg.asset(key=["marts", "store_daily_gmv"])
+def _exploding_mart():
+    raise RuntimeError("the dbt build failed: model marts.store_daily_gmv")
+
+
+def test_a_failed_selection_launched_in_the_ui_is_alerted_by_what_it_selected(tmp_path):
+    """Dagster runs a selection of assets as its hidden `__ASSET_JOB`: the alert names the
+    assets instead."""
+    home = tmp_path / "home"
+    job = dg.Definitions(assets=[_exploding_mart]).resolve_implicit_global_asset_job_def()
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            asset_selection=[dg.AssetKey(["marts", "store_daily_gmv"])],
+        )
+        assert result.dagster_run.job_name == "__ASSET_JOB"
+        _sense_failure(result, instance, home)
+    [line] = _lines(home / "logs" / "alerts.log")
+    assert line["job"] == "a selection of assets: marts/store_daily_gmv"
 
 
 def test_a_run_of_trustwh_run_that_died_is_alerted_by_the_daemon(tmp_path, monkeypatch):

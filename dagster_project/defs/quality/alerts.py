@@ -90,8 +90,27 @@ def run_failure_alert(context: dg.RunFailureSensorContext, warehouse: WarehouseR
         RUN_FAILURE,
         _failure_reason(context),
         run_id=run.run_id,
-        job=run.job_name,
+        job=_job(run),
     )
+
+
+# The job Dagster runs for a selection of assets or checks launched in its UI: a name that
+# says nothing to whoever reads the alert.
+IMPLICIT_ASSET_JOB = "__ASSET_JOB"
+NAMED_ASSETS = 5
+
+
+def _job(run: dg.DagsterRun) -> str:
+    """The run's job; a selection launched in the Dagster UI, by what it selected."""
+    if not run.job_name.startswith(IMPLICIT_ASSET_JOB):
+        return run.job_name
+    keys = sorted(key.to_user_string() for key in run.asset_selection or ())
+    if not keys:
+        checks = len(run.asset_check_selection or ())
+        return f"a selection of {checks} asset check(s)"
+    named = ", ".join(keys[:NAMED_ASSETS])
+    more = f" and {len(keys) - NAMED_ASSETS} more" if len(keys) > NAMED_ASSETS else ""
+    return f"a selection of assets: {named}{more}"
 
 
 def _failure_reason(context: dg.RunFailureSensorContext) -> str:
