@@ -39,6 +39,9 @@ EXPECTED_KEYS = (
     {f"raw/{name}" for name in ENTITIES}
     | {"quality/load_ledger", "quality/quarantine", "serving/database"}
     | {f"marts/{name}" for name in REPURCHASE_MARTS | TRUST_MARTS}
+    # dbt models are keyed by the table they build (the model quality_orphan_refunds builds
+    # quality.orphan_refunds).
+    | {"quality/orphan_refunds", "quality/unknown_stores", "quality/orphans_summary"}
 )
 
 

@@ -32,12 +32,14 @@ from .project import dbt_project
 
 class TrustTranslator(DagsterDbtTranslator):
     """Sources keep their `source/table` key (raw/orders, quality/load_ledger), which are the
-    ingest assets' keys; models and seeds are keyed by schema, so marts read `marts/<name>`."""
+    ingest assets' keys; models and seeds are keyed by the relation they build, schema and
+    table, so marts read `marts/<name>` and `quality_orphan_refunds` `quality/orphan_refunds`."""
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] == "source":
             return dg.AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
-        return dg.AssetKey([dbt_resource_props["schema"], dbt_resource_props["name"]])
+        table = dbt_resource_props.get("alias") or dbt_resource_props["name"]
+        return dg.AssetKey([dbt_resource_props["schema"], table])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return dbt_resource_props["schema"]
