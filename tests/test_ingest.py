@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from datetime import date, datetime
 from pathlib import Path
 
@@ -388,6 +389,19 @@ def test_a_misnamed_file_is_rejected_not_ignored(con, tmp_path):
     assert entry.status == "rejected" and "orders_<YYYYMMDD>" in entry.reason
 
 
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [("orders_20210902.csv.gz", "unpack it"), ("orders_20210902.xlsx", "save it as CSV")],
+)
+def test_a_compressed_file_or_a_spreadsheet_is_rejected_saying_what_to_do(
+    con, tmp_path, name, said
+):
+    (tmp_path / "orders").mkdir()
+    (tmp_path / "orders" / name).write_bytes(b"PK\x03\x04 not a CSV")
+    [entry] = ingest(con, tmp_path)
+    assert entry.status == "rejected" and said in entry.reason and "rename" not in entry.reason
+
+
 def test_same_bytes_load_once_and_a_corrected_file_is_a_new_load(con, tmp_path):
     first = write_export(tmp_path, "orders", "orders_20210902.csv", [order()])
     (tmp_path / "orders" / "orders_20210903_again.csv").write_bytes(first.read_bytes())
@@ -400,6 +414,71 @@ def test_same_bytes_load_once_and_a_corrected_file_is_a_new_load(con, tmp_path):
     assert corrected.status == "published" and corrected.load_id != entries[0].load_id
     ledger = con.execute("select count(*) from quality.load_ledger").fetchone()[0]
     assert ledger == 3
+
+
+@pytest.mark.parametrize(
+    ("other", "statuses"),
+    [
+        ("orders_20210902.CSV", ("published", "duplicate")),
+        ("orders_20210902.txt", ("rejected", "published")),
+    ],
+)
+def test_the_same_bytes_under_a_name_differing_in_its_extension_are_two_loads(
+    con, tmp_path, other, statuses
+):
+    """A load is keyed by its file's folder, whole name and bytes: `x.CSV` (or a rejected
+    `x.txt`) then `x.csv` with the same bytes once made one load id twice, and every later
+    run failed on the ledger's key."""
+    first = write_export(tmp_path, "orders", other, [order()])
+    [before] = ingest(con, tmp_path)
+    (tmp_path / "orders" / "orders_20210902.csv").write_bytes(first.read_bytes())
+    if other.endswith(".txt"):
+        first.unlink()  # renamed, as its reason asks
+    [after] = ingest(con, tmp_path)
+    assert (before.status, after.status) == statuses and before.load_id != after.load_id
+    assert con.execute("select count(*) from raw.orders").fetchone()[0] == 1
+    assert ingest(con, tmp_path) == []
+
+
+def test_a_file_in_two_export_folders_is_two_loads(con, tmp_path):
+    """The same bytes landed in refunds/ by mistake are a load of refunds (rejected by its
+    name), never a second load with the orders file's id."""
+    first = write_export(tmp_path, "orders", "orders_20210902.csv", [order()])
+    (tmp_path / "refunds").mkdir()
+    (tmp_path / "refunds" / "orders_20210902.csv").write_bytes(first.read_bytes())
+    [loaded] = ingest(con, tmp_path)
+    [astray] = ingest_entity(
+        con, ENTITIES["refunds"], tmp_path / "refunds", tmp_path / "tmp", LOADED_AT, 0.05
+    )
+    assert (loaded.status, astray.status) == ("published", "rejected")
+    assert loaded.load_id != astray.load_id
+
+
+def test_a_duplicate_is_recorded_only_with_the_load_it_repeats(con, tmp_path, monkeypatch):
+    """When storing the loads fails, the run records no file as a duplicate of one that was
+    never stored: the next run reads both again, and the rows are not lost."""
+    first = write_export(tmp_path, "orders", "orders_20210902.csv", [order()])
+    (tmp_path / "orders" / "orders_20210902_again.csv").write_bytes(first.read_bytes())
+
+    def broken(*_args, **_kwargs):
+        raise duckdb.IOException("disk full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(loader, "_store", broken)
+        with pytest.raises(duckdb.IOException):
+            ingest(con, tmp_path)
+    assert con.execute("select count(*) from quality.load_ledger").fetchone()[0] == 0
+    entries = ingest(con, tmp_path)
+    assert [entry.status for entry in entries] == ["published", "duplicate"]
+    assert con.execute("select count(*) from raw.orders").fetchone()[0] == 1
+
+
+def test_a_gb18030_file_with_a_name_as_long_as_the_system_allows_loads(con, tmp_path):
+    """Its UTF-8 copy is named by the file's hash: named after the file, it was too long."""
+    name = "orders_20210902_" + "x" * (255 - len("orders_20210902_.csv")) + ".csv"
+    write_export(tmp_path, "orders", name, [order()], encoding="gb18030")
+    [entry] = ingest(con, tmp_path)
+    assert (entry.status, entry.encoding, entry.rows_loaded) == ("published", "gb18030", 1)
 
 
 def test_a_rerun_hashes_only_files_whose_size_or_time_changed(con, tmp_path, monkeypatch):
@@ -741,6 +820,66 @@ def test_files_outside_the_export_folders_are_recorded_with_where_they_belong(co
         ("orders_20210902.csv", "published"),
         ("orders_20210903.csv", "published"),
     ]
+
+
+def test_a_file_name_that_is_not_utf8_is_recorded_with_what_to_do(con, tmp_path):
+    """Names from an archive unpacked with another encoding (GBK bytes of 订单): DuckDB and
+    the ledger take text only, and such a name stopped the ingest of every export."""
+    landing = tmp_path / "landing"
+    good = write_export(landing, "orders", "orders_20210902.csv", [order()])
+    odd = os.fsdecode(b"orders_20210903_\xb6\xa9\xb5\xa5.csv")
+    (landing / "orders" / odd).write_bytes(good.read_bytes())
+    (landing / odd).write_bytes(good.read_bytes())
+    [loaded] = ingest(con, landing)
+    assert loaded.file_name == "orders_20210902.csv"
+    entries = loader.record_strays(con, landing, list(ENTITIES), LOADED_AT)
+    found = {entry.file_name: entry.reason for entry in entries}
+    assert sorted(found) == [
+        "orders/orders_20210903_\\xb6\\xa9\\xb5\\xa5.csv",
+        "orders_20210903_\\xb6\\xa9\\xb5\\xa5.csv",
+    ]
+    assert "not UTF-8 text" in found["orders/orders_20210903_\\xb6\\xa9\\xb5\\xa5.csv"]
+    assert loader.record_strays(con, landing, list(ENTITIES), LOADED_AT) == []
+
+
+def test_a_file_or_folder_that_cannot_be_read_is_rejected_alone(con, tmp_path, monkeypatch):
+    """Permissions (which root, running the tests, does not meet) or an I/O error: the file is
+    rejected with why, the others load, and a folder that cannot be listed is recorded."""
+    landing = tmp_path / "landing"
+    write_export(landing, "orders", "orders_20210902.csv", [order()])
+    locked = write_export(landing, "orders", "orders_20210903.csv", [order("1000000003")])
+    (landing / "orders" / "2021").mkdir()
+    scan, walk = loader.scan, os.walk
+
+    def refused(path):
+        if path == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return scan(path)
+
+    def walk_refused(top, onerror=None, **kwargs):
+        if Path(top).name == "2021":
+            onerror(PermissionError(13, "Permission denied", str(top)))
+            return iter(())
+        return walk(top, onerror=onerror, **kwargs)
+
+    monkeypatch.setattr(loader, "scan", refused)
+    monkeypatch.setattr(os, "walk", walk_refused)
+    entries = ingest(con, landing)
+    assert [(e.file_name, e.status, e.reason) for e in entries] == [
+        ("orders_20210902.csv", "published", ""),
+        (
+            "orders_20210903.csv",
+            "rejected",
+            "the file cannot be read (Permission denied); the file stays in the landing folder",
+        ),
+    ]
+    [stray] = loader.record_strays(con, landing, list(ENTITIES), LOADED_AT)
+    assert stray.file_name == "orders/2021" and "cannot be read" in stray.reason
+    assert ingest(con, landing) == []  # recorded once
+    monkeypatch.setattr(loader, "scan", scan)
+    monkeypatch.setattr(loader, "cached_digests", lambda *_: {})
+    [readable] = ingest(con, landing)  # once it can be read, it loads
+    assert (readable.file_name, readable.status) == ("orders_20210903.csv", "published")
 
 
 def test_rows_the_reader_sets_aside_say_what_to_fix(con, tmp_path):

@@ -26,6 +26,7 @@ from pathlib import Path
 import duckdb
 
 from ..defs.ingest.contract import BOOLEAN, DATE, ENTITIES, TIMESTAMP
+from ..defs.ingest.parsing import quote
 
 SUFFIX = "benchday"
 
@@ -58,7 +59,7 @@ def craft_day(warehouse: Path, out: Path, share: float = 0.01, temp_dir: Path | 
         config["temp_directory"] = str(temp_dir)
     con = duckdb.connect(config=config)
     try:
-        con.execute(f"attach '{warehouse}' as w (read_only)")
+        con.execute(f"attach {quote(str(warehouse))} as w (read_only)")
         last = con.execute("select max(_export_date) from w.raw.orders").fetchone()[0]
         day = Day(export_date=last + timedelta(days=1))
         # on_day: the same time of day on E (a status moving on); before_export: a time moved

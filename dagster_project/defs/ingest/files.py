@@ -26,12 +26,39 @@ class RejectedFile(Exception):
 
 
 def landed_files(folder: Path) -> list[Path]:
-    """Every regular file of an entity folder (hidden files aside), in name order."""
-    if not folder.is_dir():
+    """Every regular file of an entity folder (hidden files aside) whose name is text, in
+    name order. What it leaves, `stray_files` records: a name that is not UTF-8, a folder
+    that cannot be read."""
+    try:
+        entries = sorted(folder.iterdir()) if folder.is_dir() else []
+    except OSError:
         return []
-    return sorted(
-        path for path in folder.iterdir() if path.is_file() and not path.name.startswith(".")
-    )
+    return [
+        path
+        for path in entries
+        if path.is_file() and not path.name.startswith(".") and is_text(path.name)
+    ]
+
+
+def is_text(name: str) -> bool:
+    """Whether a name read from the file system is UTF-8 text (Python keeps other bytes as
+    lone surrogates, which DuckDB and the ledger cannot take)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def shown(name: str) -> str:
+    """A name from the file system as text: bytes that are not UTF-8 appear as `\\xb6`."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+NOT_TEXT_NAME = (
+    "the file's name is not UTF-8 text (a name in another encoding, e.g. from an archive "
+    "unpacked on another system): rename it and land it again"
+)
 
 
 @dataclass(frozen=True)
@@ -54,27 +81,40 @@ def stray_files(landing: Path, entities: list[str], skip: Path | None = None) ->
     broken link). Hidden entries are passed over, as by `landed_files`, and so is `skip`
     (the home, when it lies inside the landing folder)."""
     strays: list[Stray] = []
+
+    def add(path: Path, reason: str) -> None:
+        strays.append(Stray(shown(path.relative_to(landing).as_posix()), path, reason))
+
     if not landing.is_dir():
         return strays
     for top in sorted(landing.iterdir()):
         if top.name.startswith(".") or (skip is not None and top == skip):
             continue
         if top.is_dir() and top.name in entities:
-            for entry in sorted(top.iterdir()):
-                if entry.name.startswith(".") or entry.is_file():
+            try:
+                entries = sorted(top.iterdir())
+            except OSError as error:
+                add(top, _unreadable(error))
+                continue
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_file():
+                    if not is_text(entry.name):
+                        add(entry, NOT_TEXT_NAME)
                     continue
                 if not entry.is_dir():
-                    name = f"{top.name}/{entry.name}"
-                    strays.append(Stray(name, entry, "not a file (a broken link?)"))
+                    add(entry, "not a file (a broken link?)")
                     continue
-                for path in _files_under(entry):
-                    reason = (
-                        f"in a folder inside {top.name}/, whose files only are read: move it "
-                        f"to {top.name}/"
+                for path, unreadable in _files_under(entry):
+                    add(
+                        path,
+                        unreadable
+                        or f"in a folder inside {top.name}/, whose files only are read: move "
+                        f"it to {top.name}/",
                     )
-                    strays.append(Stray(path.relative_to(landing).as_posix(), path, reason))
             continue
-        for path in _files_under(top) if top.is_dir() else [top]:
+        for path, unreadable in _files_under(top) if top.is_dir() else [(top, None)]:
             match = FILE_NAME.match(path.name)
             looks_like = match["entity"].lower() if match else top.name.lower()
             if top.is_dir():
@@ -83,7 +123,7 @@ def stray_files(landing: Path, entities: list[str], skip: Path | None = None) ->
                 reason = f"not in an export folder ({_folders(entities)})"
             if looks_like in entities:
                 reason += f": move it to {looks_like}/"
-            strays.append(Stray(path.relative_to(landing).as_posix(), path, reason))
+            add(path, unreadable or reason)
     return strays
 
 
@@ -99,16 +139,39 @@ def _folders(entities: list[str]) -> str:
     return ", ".join(f"{entity}/" for entity in entities)
 
 
-def _files_under(folder: Path) -> list[Path]:
-    """Every entry under `folder` that is not a folder, hidden ones aside, in name order."""
-    found = []
-    for root, folders, files in os.walk(folder):
+def _files_under(folder: Path) -> list[tuple[Path, str | None]]:
+    """Every entry under `folder` that is not a folder, hidden ones aside, in name order; and
+    each folder that cannot be listed, with why."""
+    found: list[tuple[Path, str | None]] = []
+
+    def unreadable(error: OSError) -> None:
+        found.append((Path(error.filename), _unreadable(error)))
+
+    for root, folders, files in os.walk(folder, onerror=unreadable):
         folders[:] = sorted(name for name in folders if not name.startswith("."))
-        found += [Path(root) / name for name in sorted(files) if not name.startswith(".")]
+        found += [(Path(root) / name, None) for name in sorted(files) if not name.startswith(".")]
     return found
 
 
+def _unreadable(error: OSError) -> str:
+    return f"the folder cannot be read ({error.strerror}): nothing in it was loaded"
+
+
+# What a file that is no CSV most likely is, and what to do with it.
+NOT_CSV = {
+    **dict.fromkeys(
+        (".gz", ".zip", ".bz2", ".xz", ".7z", ".rar", ".tar"),
+        "a compressed file: unpack it and land the CSV inside",
+    ),
+    **dict.fromkeys(
+        (".xlsx", ".xls", ".et"), "a spreadsheet: save it as CSV (UTF-8) and land that"
+    ),
+}
+
+
 def export_date(entity: Entity, path: Path) -> date:
+    if path.suffix.lower() in NOT_CSV:
+        raise RejectedFile(NOT_CSV[path.suffix.lower()])
     match = FILE_NAME.match(path.name)
     if not match or match["entity"].lower() != entity.name:
         raise RejectedFile(

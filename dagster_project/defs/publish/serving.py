@@ -25,6 +25,7 @@ from ...home import make_readable
 from ...settings import DBT_PROJECT_DIR, SEEDS_DIR
 from ..ingest import contract
 from ..ingest.contract import ENTITIES
+from ..ingest.parsing import quote
 from ..ingest.tables import QUALITY_TABLES
 from ..resources import close_connection
 
@@ -49,8 +50,8 @@ SERVING_DOCS: dict[str, tuple[str, dict[str, str]]] = {
         "One row per landed file the warehouse has seen; only loads with status published "
         "reach the marts.",
         {
-            "load_id": "The load: one landed file, named by the file's stem and the first 10 "
-            "hex digits of its SHA-256.",
+            "load_id": "The load: one landed file, named by the file's name without its "
+            "extension and the start of a hash of its folder, name and bytes.",
             "entity": "orders, refunds, fans or violations.",
             "file_name": "The file's name within its entity folder.",
             "file_sha256": "SHA-256 of the file's bytes; the same bytes landed again are a "
@@ -294,7 +295,7 @@ def publish(
             "insert into quality.publish_log values (?, ?, ?, ?, ?)",
             [publish_id, now, loads, json.dumps(mart_rows), state],
         )
-        con.execute(f"attach '{staged}' as snapshot")
+        con.execute(f"attach {quote(str(staged))} as snapshot")
         for schema in PUBLISHED_SCHEMAS:
             con.execute(f"create schema snapshot.{schema}")
         for schema, name in relations:
@@ -345,14 +346,10 @@ def _describe(
         docs = models.get((schema, name)) or Docs(*SERVING_DOCS.get(name, ("", {})))
         table = f"snapshot.{schema}.{name}"
         if docs.description:
-            con.execute(f"comment on table {table} is {_literal(docs.description)}")
+            con.execute(f"comment on table {table} is {quote(docs.description)}")
         for column in (column for s, t, column in present if (s, t) == (schema, name)):
             if text := docs.columns.get(column):
-                con.execute(f'comment on column {table}."{column}" is {_literal(text)}')
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+                con.execute(f'comment on column {table}."{column}" is {quote(text)}')
 
 
 def _create_freshness(
