@@ -154,7 +154,7 @@ def _files_under(folder: Path) -> list[tuple[Path, str | None]]:
 
 
 def _unreadable(error: OSError) -> str:
-    return f"the folder cannot be read ({error.strerror}): nothing in it was loaded"
+    return f"the folder cannot be read ({error.strerror}): none of its files is read"
 
 
 # What a file that is no CSV most likely is, and what to do with it.
