@@ -104,7 +104,7 @@ def stray_files(landing: Path, entities: list[str], skip: Path | None = None) ->
                         add(entry, NOT_TEXT_NAME)
                     continue
                 if not entry.is_dir():
-                    add(entry, "not a file (a broken link?)")
+                    add(entry, "not a regular file (a broken link, a pipe?)")
                     continue
                 for path, unreadable in _files_under(entry):
                     add(
