@@ -110,6 +110,10 @@ def test_the_landing_sensor_sees_the_files_a_run_records_and_no_hidden_one(tmp_p
             misplaced.write_text("order_id\n1000000002\n")
             result, cursor = tick(instance, cursor)
             assert isinstance(result, dg.RunRequest), (misplaced, result)
+        # A name that is not UTF-8 (GBK bytes of 订单), which a run records as rejected.
+        (landing / "orders" / os.fsdecode(b"orders_20211203_\xb6\xa9.csv")).write_text("x")
+        result, cursor = tick(instance, cursor)
+        assert isinstance(result, dg.RunRequest), result
 
 
 def test_the_daily_schedule_queues_its_run_behind_the_one_in_progress(tmp_path):

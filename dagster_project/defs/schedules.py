@@ -55,12 +55,19 @@ def landing_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseReso
     # What a run reads or records: the export folders' files, and the files outside them
     # (`Orders/`, the landing's top), which a run records as rejected with where they belong.
     # Hidden files are passed over by both.
-    paths = [path for entity in ENTITIES for path in landed_files(landing / entity)]
-    paths += [stray.path for stray in stray_files(landing, list(ENTITIES), skip=settings.home)]
+    # Named as the ledger names them (a stray's name is text even when its bytes are not).
+    paths = {
+        f"{entity}/{path.name}": path
+        for entity in ENTITIES
+        for path in landed_files(landing / entity)
+    }
+    paths |= {
+        stray.name: stray.path for stray in stray_files(landing, list(ENTITIES), skip=settings.home)
+    }
     files = {}
-    for path in paths:
+    for name, path in paths.items():
         with contextlib.suppress(FileNotFoundError):  # moved away meanwhile: not there
-            files[path.relative_to(landing)] = path.stat()
+            files[name] = path.stat()
     listing = sorted(f"{name}:{stat.st_size}:{stat.st_mtime_ns}" for name, stat in files.items())
     fingerprint = hashlib.sha256("\n".join(listing).encode()).hexdigest()
     if not listing or fingerprint == context.cursor:
