@@ -40,16 +40,17 @@ def test_every_model_test_and_unit_test_passes_on_an_empty_warehouse(empty_build
     assert not [r["unique_id"] for r in built if r["status"] not in ("pass", "success")]
 
 
+def _manifest(home: Path) -> dict:
+    return json.loads((Settings.load(home=home).dbt_target_path / "manifest.json").read_text())
+
+
 def test_the_database_refuses_a_null_where_a_mart_contract_says_not_null(empty_build: Path):
     """Mart columns declare `not_null` as a constraint of their enforced contract, not as a data
     test: the table is created with NOT NULL, so a build that would write a NULL there fails
     in the write itself, and no test query per column runs."""
-    manifest = json.loads(
-        (Settings.load(home=empty_build).dbt_target_path / "manifest.json").read_text()
-    )
     declared = {
         (node["name"], name)
-        for node in manifest["nodes"].values()
+        for node in _manifest(empty_build)["nodes"].values()
         if node["resource_type"] == "model" and node["schema"] == "marts"
         for name, column in node["columns"].items()
         if any(constraint["type"] == "not_null" for constraint in column["constraints"])
@@ -64,6 +65,78 @@ def test_the_database_refuses_a_null_where_a_mart_contract_says_not_null(empty_b
         table, column = sorted(declared)[0]
         with pytest.raises(duckdb.ConstraintException, match="NOT NULL"):
             con.execute(f"insert into marts.{table} ({column}) values (null)")
+
+
+def test_the_database_refuses_a_rate_or_count_a_mart_contract_rules_out(empty_build: Path):
+    """Ranges (rates in [0, 1], amounts ≥ 0) and the invariants between a mart's columns
+    (refunded orders ≤ orders) are `check` constraints of the marts' contracts: every one is
+    in the working table, and a row that breaks one is refused in the write."""
+    declared = {
+        node["name"]: [
+            *(c for column in node["columns"].values() for c in column["constraints"]),
+            *node["constraints"],
+        ]
+        for node in _manifest(empty_build)["nodes"].values()
+        if node["resource_type"] == "model" and node["schema"] == "marts"
+    }
+    checks = {
+        table: sum(constraint["type"] == "check" for constraint in constraints)
+        for table, constraints in declared.items()
+    }
+    assert sum(checks.values()) >= 35
+    with duckdb.connect(str(empty_build / "warehouse.duckdb")) as con:
+        in_database = dict(
+            con.execute(
+                "select table_name, count(*) from duckdb_constraints() "
+                "where schema_name = 'marts' and constraint_type = 'CHECK' group by all"
+            ).fetchall()
+        )
+        assert in_database == {table: count for table, count in checks.items() if count}
+        retention = (
+            "insert into marts.store_cohort_retention values ('S1', date '2021-01-01', 0, 2, 1, {})"
+        )
+        refunds = (
+            "insert into marts.store_refunds_monthly values "
+            "('S1', date '2021-01-01', 2, {}, 0.5, 0, 0, 1, 10, 0, null, 0)"
+        )
+        con.execute("begin")  # the same rows within the rules are written
+        con.execute(retention.format(0.5))
+        con.execute(refunds.format(1))
+        con.execute("rollback")
+        with pytest.raises(duckdb.ConstraintException, match="CHECK"):
+            con.execute(retention.format(1.5))
+        with pytest.raises(duckdb.ConstraintException, match="refunded_orders <= orders"):
+            con.execute(refunds.format(3))
+
+
+def test_not_null_columns_names_each_column_that_holds_a_null(empty_build: Path):
+    """Models without a contract list their required columns in one `not_null_columns` test
+    (one scan and one node, not one of each per column): it fails with a row per column that
+    holds a null, saying how many rows do, and passes when none does."""
+    tests = [
+        node for node in _manifest(empty_build)["nodes"].values() if node["resource_type"] == "test"
+    ]
+    kinds = {test.get("test_metadata", {}).get("name") for test in tests}
+    assert "not_null_columns" in kinds and "not_null" not in kinds  # one way to say it
+    (compiled,) = Settings.load(home=empty_build).dbt_target_path.glob(
+        "compiled/**/not_null_columns_int_stores_seen.sql"
+    )
+    sql = compiled.read_text()
+    with duckdb.connect(str(empty_build / "warehouse.duckdb")) as con:
+        con.execute("begin")
+        try:
+            con.execute(
+                "insert into intermediate.int_stores_seen (store_id, entity, records) "
+                "values ('S1', 'orders', 3)"
+            )
+            assert con.execute(sql).fetchall() == []
+            con.execute(
+                "insert into intermediate.int_stores_seen (store_id, entity, records) "
+                "values ('S2', null, null), ('S3', null, 1)"
+            )
+            assert sorted(con.execute(sql).fetchall()) == [("entity", 2), ("records", 1)]
+        finally:
+            con.execute("rollback")
 
 
 def test_every_enum_label_of_the_contract_has_an_english_code():

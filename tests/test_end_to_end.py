@@ -714,7 +714,7 @@ def test_the_checks_of_the_models_alone_neither_publish_nor_cost_a_full_refresh(
     checks = [
         event for event in result.all_events if event.event_type_value == "ASSET_CHECK_EVALUATION"
     ]
-    assert len(checks) > 100  # the models' tests ran
+    assert len(checks) >= len(dbt_models.check_keys) > 50  # the models' tests ran
     [failure] = [event for event in result.all_events if event.is_step_failure]
     assert failure.step_key == "serving__database"
     ledger = "select count(*) from quality.load_ledger where status = 'published'"

@@ -28,7 +28,7 @@ final as (
         export_date,
         source_row_number,
         loaded_at,
-        -- Counted unless overturned on appeal (申诉成功); the status is never NULL (not_null).
+        -- Counted unless overturned on appeal (申诉成功); the status is never NULL (tested).
         violation_status not in (
             {%- for status in var('uncounted_violation_statuses', ['overturned']) %}
                 '{{ status }}'{{ ',' if not loop.last }}
