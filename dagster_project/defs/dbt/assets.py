@@ -133,6 +133,8 @@ def dbt_models(
 # dbt's own file log (HOME/dbt-target/dbt.log) keeps warnings and errors only. At its default
 # level it wrote each node's SQL and timings (~4,800 JSON lines a run), ~1 s of dbt's Python
 # on every build; the run's log (HOME/logs) has every line dbt prints, as the run saw it.
+# Builds only: `dbt docs generate`, run when the project changed, keeps its full log in
+# HOME/docs, which shows whether it reused the build's parse.
 BUILD_FILE_LOG = {"DBT_LOG_LEVEL_FILE": "warn"}
 # The docs describe the project (lineage, descriptions, columns and types), not the data: they
 # are generated again only when the project changed, a second dbt process saved on most runs.

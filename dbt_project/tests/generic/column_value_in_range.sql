@@ -1,5 +1,5 @@
 {#- Fails on any value below min_value or above max_value (either bound optional, both
-    inclusive); nulls are not_null's job. -#}
+    inclusive); a NULL passes (whether a column may be NULL is stated on its own). -#}
 {% test column_value_in_range(model, column_name, min_value=none, max_value=none) %}
     select {{ column_name }}
     from {{ model }}
