@@ -411,6 +411,32 @@ def test_a_day_that_changes_earlier_keys_builds_what_one_run_over_all_of_it_buil
         result = dbt(incremental, "test", "--select", grain_test)
         assert (result.returncode != 0) == caught, result.stdout[-3000:]
 
+    # The tests of a staging view read the loads the models over it have not built from: a
+    # null written into a load built is not read again; once the load is new to
+    # int_orders_current (taken out of its state), the test reads it and fails.
+    (last_load,) = query(
+        warehouse,
+        "select load_id from quality.load_ledger where file_name = 'orders_20211202.csv'",
+    )[0]
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "insert into raw.orders select * replace (null as order_id) from raw.orders "
+            "where _load_id = ? limit 1",
+            [last_load],
+        )
+    staging_test = "not_null_columns_stg_orders"
+    assert dbt(incremental, "test", "--select", staging_test).returncode == 0
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "delete from intermediate.int_orders_current__state where load_id = ?", [last_load]
+        )
+    result = dbt(incremental, "test", "--select", staging_test)
+    assert result.returncode != 0, result.stdout[-3000:]
+    (outcome,) = json.loads((incremental / "dbt-target" / "run_results.json").read_text())[
+        "results"
+    ]
+    assert (outcome["status"], outcome["failures"]) == ("fail", 1)  # one column: order_id
+
 
 def test_a_re_export_no_newer_than_what_is_built_leaves_it(tmp_path):
     """With only new loads, an order's current version is the newer of the row built and

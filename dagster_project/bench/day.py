@@ -6,6 +6,9 @@ warehouse after the full build, read-only), for the day after the latest export 
 
 - orders (about `share` of the distinct orders): 70% new orders created on E, cloned from
   E's export with fresh order ids and their times moved to E (returning buyers included);
+  a live order goes into its store's session of E, as the generator holds at most one
+  session a store a day and none runs past midnight (a clone kept its template's session,
+  months earlier, and a day then changed every session of history);
   25% re-exports of earlier orders whose current status moves on (paid → shipped,
   shipped → completed) with `updated_at` on E; 5% unchanged re-exports (same `updated_at`:
   the later export date must win the tie);
@@ -73,6 +76,14 @@ def craft_day(warehouse: Path, out: Path, share: float = 0.01, temp_dir: Path | 
             f"create macro new_id(prefix, n, width) as prefix || strftime(date '{last}', "
             "'%y%m%d') || '9' || lpad(cast(n as varchar), width, '0')"
         )
+        # A store's session on E, in the generator's form: 7, the date, the store's two
+        # digits, ten more; the template's session id gives the store.
+        con.execute(
+            "create macro day_session(session) as case when nullif(session, '') is not null "
+            f"then '7' || strftime(date '{last}', '%y%m%d') || substr(session, 8, 2) || "
+            f"lpad(cast(hash(substr(session, 8, 2), date '{last}') % 10000000000 as varchar), "
+            "10, '0') else session end"
+        )
         _orders(con, last, share, day)
         _refunds(con, last, share, day)
         _violations(con, last, share, day)
@@ -103,6 +114,7 @@ def _orders(con: duckdb.DuckDBPyConnection, last: date, share: float, day: Day) 
             from templates where n <= {new}
         )
         select * replace (
+            day_session(live_session_id) as live_session_id,
             created_at + shift as created_at,
             before_export(paid_at + shift) as paid_at,
             before_export(updated_at + shift) as updated_at

@@ -21,7 +21,12 @@
     tests/test_end_to_end.py: runs on a growing landing build what one run on all of it does. -#}
 
 {% macro state_relation() -%}
-    {{ return(this.incorporate(path={'identifier': this.identifier ~ '__state'})) }}
+    {{ return(state_relation_of(this)) }}
+{%- endmacro %}
+
+
+{% macro state_relation_of(relation) -%}
+    {{ return(relation.incorporate(path={'identifier': relation.identifier ~ '__state'})) }}
 {%- endmacro %}
 
 

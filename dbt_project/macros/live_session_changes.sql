@@ -1,8 +1,13 @@
 {#- The live sessions a build changed (live_session_performance, recompute_changed_keys):
-    those of the changed valid purchases, before and after; and every session of a buyer
-    whose first purchase at a store moved, since it decides whether they were returning.
-    The first purchase before the build is the earliest of the pair's purchases the build
-    did not change and of their changed purchases as they were. -#}
+    those of the changed valid purchases, before and after; and the sessions built whose
+    returning buyers a moved first purchase changes: those of a buyer whose first purchase
+    at the session's store (as built) moved. The first purchase before the build is the
+    earliest of the pair's purchases the build did not change and of their changed purchases
+    as they were. A session no changed purchase is in keeps its store, first payment and
+    buyers, so only such a move changes its row. A buyer new at a store, most of the pairs a
+    day changes, is in none of its sessions built (unless an export put one of their
+    purchases in a session of another store): the day's own sessions are recomputed, not
+    every session of its buyers. -#}
 {% macro live_session_changes(changes, purchases) -%}
     with changed as (
         select * from {{ changes }}
@@ -37,8 +42,8 @@
         group by store_id, buyer_id
     ),
 
-    moved_buyers as (
-        select pairs.buyer_id
+    moved_pairs as (
+        select pairs.store_id, pairs.buyer_id
         from pairs
         left join first_now
             on pairs.store_id = first_now.store_id and pairs.buyer_id = first_now.buyer_id
@@ -50,8 +55,12 @@
     select live_session_id from changed
     where live_session_id is not null
     union
-    select live_session_id from {{ purchases }}
+    select purchases.live_session_id
+    from {{ purchases }} as purchases
+    inner join {{ this }} as built
+        on purchases.live_session_id = built.live_session_id
     where
-        live_session_id is not null
-        and buyer_id in (select moved_buyers.buyer_id from moved_buyers)
+        (built.store_id, purchases.buyer_id) in (
+            select moved_pairs.store_id, moved_pairs.buyer_id from moved_pairs
+        )
 {%- endmacro %}
