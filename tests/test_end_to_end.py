@@ -208,6 +208,7 @@ INCREMENTAL_MODELS = {  # name: whether its rows carry `loaded_at`
     "int_fan_club_level_history": False,
     "int_buyer_store_months": False,
     "int_buyer_months": False,
+    "int_buyer_refund_windows": False,
 }
 
 

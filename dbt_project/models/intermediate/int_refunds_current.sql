@@ -7,7 +7,7 @@
     unique_key='refund_id',
     pre_hook=[
         "{{ record_changed_keys(ref('stg_refunds')) }}",
-        "{{ record_replaced_rows('refund_id, order_id') }}",
+        "{{ record_replaced_rows('refund_id, order_id, buyer_id') }}",
     ],
     post_hook=[
         "delete from {{ this }} where load_id is null",

@@ -2,8 +2,8 @@
 
 with
 
-counted_refunds as (
-    select * from {{ ref('int_counted_refunds') }}
+refund_windows as (
+    select * from {{ ref('int_buyer_refund_windows') }}
 ),
 
 valid_purchases as (
@@ -17,63 +17,23 @@ data_span as (
     from valid_purchases
 ),
 
--- Each buyer's first counted refund on the platform (ties: the smaller refund_id).
-ranked_refunds as (
+-- Each buyer's first counted refund with their purchases around it (int_buyer_refund_windows).
+buyer_windows as (
     select
-        buyer_id,
-        refund_id,
-        order_id,
-        refund_type,
-        requested_at,
-        row_number() over (
-            partition by buyer_id order by requested_at, refund_id
-        ) as refund_number
-    from counted_refunds
-),
-
-first_refunds as (
-    select
-        ranked_refunds.buyer_id,
-        ranked_refunds.refund_id,
-        ranked_refunds.order_id,
-        ranked_refunds.refund_type,
-        ranked_refunds.requested_at,
-        {{ dbt.dateadd('day', -window_days, 'ranked_refunds.requested_at') }} as before_start_at,
-        {{ dbt.dateadd('day', window_days, 'ranked_refunds.requested_at') }} as after_end_at,
+        refund_windows.buyer_id,
+        refund_windows.refund_type,
+        refund_windows.purchases_before,
+        refund_windows.purchases_after,
         -- Both windows lie inside the data: an after window cut off by the last data day
         -- would count too few purchases.
         (
-            {{ dbt.dateadd('day', -window_days, 'ranked_refunds.requested_at') }}
+            {{ dbt.dateadd('day', -window_days, 'refund_windows.requested_at') }}
             >= data_span.first_data_date
-            and {{ dbt.dateadd('day', window_days, 'ranked_refunds.requested_at') }}
+            and {{ dbt.dateadd('day', window_days, 'refund_windows.requested_at') }}
             < {{ dbt.dateadd('day', 1, 'data_span.last_data_date') }}
         ) as is_fully_observed
-    from ranked_refunds
+    from refund_windows
     cross join data_span
-    where ranked_refunds.refund_number = 1
-),
-
--- Purchases of the buyer at any store; the refunded order itself is left out (it always
--- precedes the request and would inflate the before window).
-buyer_windows as (
-    select
-        first_refunds.buyer_id,
-        first_refunds.refund_type,
-        first_refunds.is_fully_observed,
-        count(
-            case when valid_purchases.paid_at < first_refunds.requested_at then 1 end
-        ) as purchases_before,
-        count(
-            case when valid_purchases.paid_at > first_refunds.requested_at then 1 end
-        ) as purchases_after
-    from first_refunds
-    left join valid_purchases
-        on
-            first_refunds.buyer_id = valid_purchases.buyer_id
-            and first_refunds.before_start_at <= valid_purchases.paid_at
-            and first_refunds.after_end_at >= valid_purchases.paid_at
-            and first_refunds.order_id != valid_purchases.order_id
-    group by first_refunds.buyer_id, first_refunds.refund_type, first_refunds.is_fully_observed
 ),
 
 by_refund_type as (
