@@ -1,9 +1,9 @@
 {#- Each buyer's first counted refund and their valid purchases in the windows around it, the
     rows refund_experience_effect adds up. A table incremental by buyer
     (macros/incremental_by_load.sql): a build recomputes only the buyers whose valid purchases
-    or refunds it changed (refund_buyer_changes), where the mart read every purchase and
-    refund of history. Whether a buyer's windows lie inside the data depends on the data's
-    span, which every day moves: the mart decides it. -#}
+    or refunds it changed (refund_buyer_changes, macros/refund_changes.sql), where the mart
+    read every purchase and refund of history. Whether a buyer's windows lie inside the data
+    depends on the data's span, which every day moves: the mart decides it. -#}
 {%- set window_days = var('refund_experience_window_days', 90) -%}
 
 {{ config(
@@ -46,11 +46,7 @@ ranked_refunds as (
 
 first_refunds as (
     select
-        buyer_id,
-        refund_id,
-        order_id,
-        refund_type,
-        requested_at,
+        * exclude (refund_number),
         {{ dbt.dateadd('day', -window_days, 'requested_at') }} as before_start_at,
         {{ dbt.dateadd('day', window_days, 'requested_at') }} as after_end_at
     from ranked_refunds
