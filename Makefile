@@ -26,9 +26,11 @@ run: install
 	fi
 	$(BIN)/trustwh run --landing $(LANDING) --home $(WAREHOUSE_HOME)
 
-## test: lint Python and SQL, then the test suite (unit, dbt unit tests, end to end)
+## test: lint Python and SQL, then the test suite (unit, dbt unit tests, end to end) in
+## TEST_WORKERS processes: most of a test's time is one Python process (Dagster, dbt, GX)
+TEST_WORKERS ?= 2
 test: install lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 lint: install
 	$(BIN)/ruff check .

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
@@ -142,19 +143,26 @@ def test_webserver_serves_every_asset_and_check(tmp_path: Path, defs):
 def test_loading_the_definitions_parses_a_dbt_project_changed_since_its_manifest():
     """The Dagster UI loads `dagster_project.definitions` alone (`make dev`, "Reload
     definitions"): on a fresh clone there is no manifest, and after a model is added the
-    manifest lacks it. Loading them parses the project first."""
-    from dagster_project.defs.dbt.project import dbt_project
+    manifest lacks it. Loading them parses the project first, one process at a time: dbt
+    writes the manifest in place, and another process would read it half-written."""
+    from dagster_project.defs.dbt.project import PARSE_LOCK, dbt_project
     from dagster_project.settings import DBT_PROJECT_DIR
 
     manifest = Path(dbt_project.manifest_path)
     changed = DBT_PROJECT_DIR / "dbt_project.yml"
-    os.utime(changed)  # as an edit would leave it: newer than the manifest
-    assert changed.stat().st_mtime > manifest.stat().st_mtime
-    done = subprocess.run(
-        [sys.executable, "-c", "import dagster_project.definitions"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
+    with open(manifest.parent / PARSE_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # as a process parsing it holds it
+        os.utime(changed)  # as an edit would leave it: newer than the manifest
+        assert changed.stat().st_mtime > manifest.stat().st_mtime
+        loading = subprocess.Popen(
+            [sys.executable, "-c", "import dagster_project.definitions"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(8)  # more than the import and a parse take
+        assert loading.poll() is None  # waiting for the parse under way
+        assert manifest.stat().st_mtime < changed.stat().st_mtime
+    _, stderr = loading.communicate(timeout=300)
+    assert loading.returncode == 0, stderr
     assert manifest.stat().st_mtime >= changed.stat().st_mtime

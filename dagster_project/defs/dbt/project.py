@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 from pathlib import Path
 
 from dagster_dbt import DbtProject
@@ -10,6 +11,7 @@ from ...settings import DBT_PROJECT_DIR, SEEDS_DIR
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
+PARSE_LOCK = ".parse.lock"
 _SOURCES = ("models", "macros", "tests", "snapshots", "dbt_project.yml", "profiles.yml")
 
 
@@ -28,20 +30,30 @@ def manifest_is_stale() -> bool:
 
 def ensure_manifest() -> Path:
     """Parse the dbt project when the manifest is missing or older than any model/macro/seed,
-    so definitions always load the project as it is on disk."""
-    if manifest_is_stale():
-        from dbt.cli.main import dbtRunner
-
-        result = dbtRunner().invoke(
-            [
-                "parse",
-                "--project-dir",
-                str(DBT_PROJECT_DIR),
-                "--profiles-dir",
-                str(DBT_PROJECT_DIR),
-                "--quiet",
-            ]
-        )
-        if not result.success:
-            raise RuntimeError(f"dbt could not parse the project: {result.exception}")
+    so definitions always load the project as it is on disk. One process parses at a time
+    (dbt writes the manifest in place): a second one started meanwhile waits for it, then
+    finds the manifest current."""
+    target = Path(dbt_project.manifest_path).parent
+    target.mkdir(parents=True, exist_ok=True)
+    with open(target / PARSE_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if manifest_is_stale():
+            _parse()
     return Path(dbt_project.manifest_path)
+
+
+def _parse() -> None:
+    from dbt.cli.main import dbtRunner
+
+    result = dbtRunner().invoke(
+        [
+            "parse",
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--quiet",
+        ]
+    )
+    if not result.success:
+        raise RuntimeError(f"dbt could not parse the project: {result.exception}")
