@@ -396,27 +396,21 @@ def test_a_day_that_changes_earlier_keys_builds_what_one_run_over_all_of_it_buil
     )
     assert history == [("F1", 3), ("F2", 6)]
 
-    # The grain and not-null tests of an incremental model read only the keys its last build
-    # replaced: both buyers of the corrected order and the buyer of the closed one.
+    # The grain test of an incremental model reads only the keys its last build replaced:
+    # both buyers of the corrected order and the buyer of the closed one.
     warehouse = incremental / "warehouse.duckdb"
     changed = query(warehouse, "select buyer_id from intermediate.int_buyer_months__changed")
     assert sorted(changed) == [("B1",), ("B2",), ("B4",)]
-    tests = {
-        "unique_combination_int_buyer_months_buyer_id__purchase_month",
-        "not_null_columns_int_buyer_months",
-    }
+    grain_test = "unique_combination_int_buyer_months_buyer_id__purchase_month"
     for buyer, caught in (("B3", False), ("B4", True)):
         with duckdb.connect(str(warehouse)) as con:
             con.execute(
-                "insert into intermediate.int_buyer_months select * replace (null as gmv) "
-                "from intermediate.int_buyer_months where buyer_id = ?",
+                "insert into intermediate.int_buyer_months "
+                "select * from intermediate.int_buyer_months where buyer_id = ?",
                 [buyer],
             )
-        result = dbt(incremental, "test", "--select", *tests)
+        result = dbt(incremental, "test", "--select", grain_test)
         assert (result.returncode != 0) == caught, result.stdout[-3000:]
-        outcomes = json.loads((incremental / "dbt-target" / "run_results.json").read_text())
-        failed = {r["unique_id"].split(".")[2] for r in outcomes["results"] if r["failures"]}
-        assert failed == (tests if caught else set())
 
     # The tests of a staging view read the loads the models over it have not built from: a
     # null written into a load built is not read again; once the load is new to

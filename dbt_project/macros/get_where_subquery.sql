@@ -5,9 +5,9 @@
     which leaves no such table.
 
     For tests of an incremental model's grain (unique over columns that include its
-    unique_key) and of its not-null columns: a build replaces only those keys' rows, so only
-    they can have become duplicates or gained a null; the others were checked when they were
-    built. At 10M orders these tests read tens of millions of rows on every run otherwise. dbt
+    unique_key): a build replaces only those keys' rows, so only they can have become
+    duplicates; the others were checked when they were built. At 10M orders the grain tests
+    of the incremental models read tens of millions of rows on every run otherwise. dbt
     documents overriding this macro for custom `where` logic.
 
     `__new_loads__` keeps only the rows of a staging view from loads that the incremental
