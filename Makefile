@@ -30,7 +30,7 @@ run: install
 ## TEST_WORKERS processes: most of a test's time is one Python process (Dagster, dbt, GX)
 TEST_WORKERS ?= 2
 test: install lint
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal --durations=20
 
 lint: install
 	$(BIN)/ruff check .

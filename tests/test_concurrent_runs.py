@@ -13,6 +13,7 @@ import time
 from datetime import timedelta
 
 import dagster as dg
+import pytest
 from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
 from rich.console import Console
 
@@ -27,6 +28,7 @@ from .exports import order, write_export
 from .runs import interrupt_run, query, run_process, trustwh
 
 
+@pytest.mark.slow
 def test_a_second_run_does_not_start_while_one_builds_the_home(tmp_path):
     landing, home = tmp_path / "landing", tmp_path / "home"
     write_export(landing, "orders", "orders_20211201.csv", [order("1000000001")])
@@ -224,6 +226,7 @@ def test_a_run_killed_mid_build_is_ended_and_holds_nothing_back(tmp_path, monkey
         assert instance.get_run_by_id(outcome.run_id).status == DagsterRunStatus.SUCCESS
 
 
+@pytest.mark.slow
 def test_a_run_killed_in_its_dbt_build_takes_its_dbt_process_with_it(tmp_path):
     """dbt builds in a process of its own, which holds the working database. Killed with the
     run, it must not build on: the run lock is free at once, and a run started then found

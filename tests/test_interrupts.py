@@ -89,6 +89,7 @@ def test_the_summary_of_a_run_stopped_before_its_first_load_reads_no_ledger(tmp_
     assert ledger_summary(settings, since=datetime(2000, 1, 1)) == ({}, [])
 
 
+@pytest.mark.slow
 def test_ctrl_c_anywhere_in_the_ingest_stops_the_run_and_the_next_run_goes_on(tmp_path):
     landing = tmp_path / "landing"
     generate(landing, scale=2, months=6)
