@@ -166,3 +166,17 @@ def test_loading_the_definitions_parses_a_dbt_project_changed_since_its_manifest
     _, stderr = loading.communicate(timeout=300)
     assert loading.returncode == 0, stderr
     assert manifest.stat().st_mtime >= changed.stat().st_mtime
+
+
+def test_the_definitions_load_from_an_install_whose_project_folder_is_read_only(monkeypatch):
+    """Where the manifest was parsed at install and the folder cannot be written, no parse
+    can be under way there: loading reads the manifest without taking the lock."""
+    from dagster_project.defs.dbt import project
+
+    ensure_manifest()  # current, as an install leaves it
+
+    def read_only(path, *args, **kwargs):
+        raise PermissionError(13, "Read-only file system", str(path))
+
+    monkeypatch.setattr(project, "open", read_only, raising=False)
+    assert ensure_manifest() == Path(project.dbt_project.manifest_path)

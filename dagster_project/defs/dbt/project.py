@@ -34,11 +34,19 @@ def ensure_manifest() -> Path:
     (dbt writes the manifest in place): a second one started meanwhile waits for it, then
     finds the manifest current."""
     target = Path(dbt_project.manifest_path).parent
-    target.mkdir(parents=True, exist_ok=True)
-    with open(target / PARSE_LOCK, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        lock = open(target / PARSE_LOCK, "a")  # noqa: SIM115 (closed below)
+    except OSError:  # a read-only install: no process can be writing the manifest there
+        lock = None
+    try:
+        if lock is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
         if manifest_is_stale():
             _parse()
+    finally:
+        if lock is not None:
+            lock.close()  # and with it the lock
     return Path(dbt_project.manifest_path)
 
 
