@@ -160,12 +160,23 @@ def test_loading_the_definitions_parses_a_dbt_project_changed_since_its_manifest
             stderr=subprocess.PIPE,
             text=True,
         )
-        time.sleep(8)  # more than the import and a parse take
-        assert loading.poll() is None  # waiting for the parse under way
-        assert manifest.stat().st_mtime < changed.stat().st_mtime
+        _wait_until_blocked_on_a_lock(loading)
+        assert manifest.stat().st_mtime < changed.stat().st_mtime  # it has not parsed
     _, stderr = loading.communicate(timeout=300)
     assert loading.returncode == 0, stderr
     assert manifest.stat().st_mtime >= changed.stat().st_mtime
+
+
+def _wait_until_blocked_on_a_lock(process: subprocess.Popen, seconds: float = 300) -> None:
+    """Until Linux lists the process as waiting for a file lock (`/proc/locks`: "->")."""
+    deadline = time.monotonic() + seconds
+    while not any(
+        line.split()[1] == "->" and line.split()[5] == str(process.pid)
+        for line in Path("/proc/locks").read_text().splitlines()
+    ):
+        assert process.poll() is None, process.communicate()[1]
+        assert time.monotonic() < deadline, "it never waited for the lock"
+        time.sleep(0.1)
 
 
 def test_the_definitions_load_from_an_install_whose_project_folder_is_read_only(monkeypatch):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from dagster_dbt import DbtProject
@@ -33,21 +35,25 @@ def ensure_manifest() -> Path:
     so definitions always load the project as it is on disk. One process parses at a time
     (dbt writes the manifest in place): a second one started meanwhile waits for it, then
     finds the manifest current."""
-    target = Path(dbt_project.manifest_path).parent
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-        lock = open(target / PARSE_LOCK, "a")  # noqa: SIM115 (closed below)
-    except OSError:  # a read-only install: no process can be writing the manifest there
-        lock = None
-    try:
-        if lock is not None:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+    with _parsing_alone(Path(dbt_project.manifest_path).parent):
         if manifest_is_stale():
             _parse()
-    finally:
-        if lock is not None:
-            lock.close()  # and with it the lock
     return Path(dbt_project.manifest_path)
+
+
+@contextmanager
+def _parsing_alone(target: Path) -> Iterator[None]:
+    """Hold the parse lock of the project's target folder; none where the folder cannot be
+    written (a read-only install), as no process can be writing the manifest there."""
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        lock = open(target / PARSE_LOCK, "a")  # noqa: SIM115 (closed, and unlocked, below)
+    except OSError:
+        yield
+        return
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _parse() -> None:
