@@ -44,27 +44,35 @@ def _manifest(home: Path) -> dict:
     return json.loads((Settings.load(home=home).dbt_target_path / "manifest.json").read_text())
 
 
-def test_the_database_refuses_a_null_where_a_mart_contract_says_not_null(empty_build: Path):
-    """Mart columns declare `not_null` as a constraint of their enforced contract, not as a data
+def test_the_database_refuses_a_null_where_a_contract_says_not_null(empty_build: Path):
+    """Marts, and the intermediate tables too large to scan for nulls on every build (the buyer
+    months), declare `not_null` as a constraint of their enforced contract, not as a data
     test: the table is created with NOT NULL, so a build that would write a NULL there fails
-    in the write itself, and no test query per column runs."""
-    declared = {
-        (node["name"], name)
+    in the write itself, and no test query runs."""
+    contracted = [
+        node
         for node in _manifest(empty_build)["nodes"].values()
-        if node["resource_type"] == "model" and node["schema"] == "marts"
+        if node["resource_type"] == "model" and node["config"]["contract"]["enforced"]
+    ]
+    declared = {
+        (node["schema"], node["name"], name)
+        for node in contracted
         for name, column in node["columns"].items()
         if any(constraint["type"] == "not_null" for constraint in column["constraints"])
     }
     assert len(declared) >= 100
+    assert {"int_buyer_store_months", "int_buyer_months"} <= {table for _, table, _ in declared}
     with duckdb.connect(str(empty_build / "warehouse.duckdb")) as con:
         not_null = con.execute(
-            "select table_name, column_name from information_schema.columns "
-            "where table_schema = 'marts' and is_nullable = 'NO'"
+            "select table_schema, table_name, column_name from information_schema.columns "
+            "where is_nullable = 'NO'"
         ).fetchall()
-        assert set(not_null) == declared
-        table, column = sorted(declared)[0]
-        with pytest.raises(duckdb.ConstraintException, match="NOT NULL"):
-            con.execute(f"insert into marts.{table} ({column}) values (null)")
+        tables = {(node["schema"], node["name"]) for node in contracted}
+        assert {column for column in not_null if column[:2] in tables} == declared
+        for schema, table, column in sorted(declared):
+            if table in ("int_buyer_months", "store_cohort_retention"):
+                with pytest.raises(duckdb.ConstraintException, match="NOT NULL"):
+                    con.execute(f"insert into {schema}.{table} ({column}) values (null)")
 
 
 def test_the_database_refuses_a_rate_or_count_a_mart_contract_rules_out(empty_build: Path):

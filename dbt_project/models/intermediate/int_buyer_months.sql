@@ -2,9 +2,13 @@
     would re-aggregate every buyer, store and month. Incremental by buyer like
     int_buyer_store_months (macros/incremental_by_load.sql). -#}
 
+{#- Its not-nulls are constraints of an enforced contract (_int_repurchase.yml), checked as
+    rows are written: a not-null test would read every row of the table on every build. -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
+    on_schema_change='fail',
+    contract={'enforced': true},
     unique_key='buyer_id',
     pre_hook="{{ recompute_changed_keys(
         ref('int_valid_purchase_changes'), ref('int_valid_purchases')

@@ -4,9 +4,13 @@
 {#- Incremental by buyer and store (macros/incremental_by_load.sql): a build recomputes the
     months of the buyers at a store whose valid purchases it changed, before and after
     (int_valid_purchase_changes). -#}
+{#- Its not-nulls are constraints of an enforced contract (_int_repurchase.yml), checked as
+    rows are written: a not-null test would read every row of the table on every build. -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
+    on_schema_change='fail',
+    contract={'enforced': true},
     unique_key=['store_id', 'buyer_id'],
     pre_hook="{{ recompute_changed_keys(
         ref('int_valid_purchase_changes'), ref('int_valid_purchases')
