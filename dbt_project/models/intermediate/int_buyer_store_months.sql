@@ -1,5 +1,6 @@
-{#- A table, not a view: the five repurchase marts, int_buyer_months and the tests read it; as
-    a view each of them would re-aggregate every valid purchase (10M orders). -#}
+{#- A table, not a view: the five repurchase marts, store_refunds_monthly, int_buyer_months and
+    the tests read it; as a view each of them would re-aggregate every valid purchase (10M
+    orders). -#}
 
 {#- Incremental by buyer and store (macros/incremental_by_load.sql): a build recomputes the
     months of the buyers at a store whose valid purchases it changed, before and after
