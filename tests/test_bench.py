@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from dagster_project.bench.runner import STAGES, parse_points
+from dagster_project.bench.runner import SMALL_DAY_ORDERS, STAGES, parse_points
 
 from .runs import query, trustwh
 
@@ -29,7 +29,12 @@ def test_a_small_point_writes_every_stage_and_ratio(tmp_path):
     assert code == 0, output
     [results] = out.glob("*.md")
     text = results.read_text()
-    for heading in ("| full/baseline |", "| incr/full |", "## Targets of issue 6"):
+    for heading in (
+        "| full/baseline |",
+        "| incr/full |",
+        "| small/full |",
+        "## Targets of issue 6",
+    ):
         assert heading in text
     for step in ("ingest", "dbt", "publish", "startup and teardown", "peak RSS"):
         assert f"| {step}" in text, step
@@ -43,7 +48,7 @@ def test_a_small_point_writes_every_stage_and_ratio(tmp_path):
         measured = point["stages"][stage]
         assert measured["returncode"] == 0 and measured["seconds"] > 0, stage
         assert measured["peak_rss"] >= measured["max_process_rss"] > 0, stage
-    for stage in ("full", "incremental"):
+    for stage in ("full", "incremental", "small_day"):
         assert {"ingest", "dbt", "publish"} <= set(point["stages"][stage]["steps"]), stage
     # The baseline ran first and last; the summary shows, and the ratios use, the faster run.
     runs = [point["stages"][stage]["seconds"] for stage in ("baseline", "baseline_again")]
@@ -59,10 +64,17 @@ def test_a_small_point_writes_every_stage_and_ratio(tmp_path):
     assert "succeeded" in full_log
     assert not re.search(r"^[A-Z]+:[\w.]+:", full_log, re.MULTILINE), full_log
 
-    # The crafted day is a clean export: every file published, no row set aside.
-    day = query(
+    # The crafted days are clean exports: every file published, no row set aside. The small
+    # day is the day after the incremental one, of about 100 orders rows at any point.
+    days = query(
         work / "0.01M" / "home" / "warehouse.duckdb",
-        "select status, sum(rows_quarantined), count(*) from quality.load_ledger "
-        "where file_name like '%benchday%' group by status",
+        "select export_date, status, sum(rows_quarantined), count(*) from quality.load_ledger "
+        "where file_name like '%benchday%' group by all order by all",
     )
-    assert day == [("published", 0, point["day"]["files"])]
+    day, small = point["day"], point["small_day"]
+    assert [(str(row[0]), *row[1:]) for row in days] == [
+        (day["export_date"], "published", 0, day["files"]),
+        (small["export_date"], "published", 0, small["files"]),
+    ]
+    assert 0 < small["rows"]["orders"] <= 1.5 * SMALL_DAY_ORDERS  # the point's nominal orders
+    assert f"The small day (export date {small['export_date']})" in text

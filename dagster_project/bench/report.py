@@ -85,6 +85,10 @@ class PointView:
         return _div(self.seconds("incremental"), self.seconds("full"))
 
     @property
+    def small_day_over_full(self) -> float | None:
+        return _div(self.seconds("small_day"), self.seconds("full"))
+
+    @property
     def peak_rss(self) -> float | None:
         peaks = [m.peak_rss for name, m in self.stages.items() if m and name not in BASELINES]
         return max(peaks) / GiB if peaks else None
@@ -121,6 +125,8 @@ def summary_rows(views: list[PointView]) -> tuple[list[str], list[list[str]]]:
         "full/baseline",
         "incremental s",
         "incr/full",
+        "small day s",
+        "small/full",
         "idle s",
         "peak RSS GiB",
     ]
@@ -137,6 +143,8 @@ def summary_rows(views: list[PointView]) -> tuple[list[str], list[list[str]]]:
                 _ratio(view.full_over_baseline),
                 _seconds(view.seconds("incremental")),
                 _ratio(view.incremental_over_full, percent=True),
+                _seconds(view.seconds("small_day")),
+                _ratio(view.small_day_over_full, percent=True),
                 _seconds(view.seconds("idle")),
                 "–" if view.peak_rss is None else f"{view.peak_rss:.2f}",
             ]
@@ -146,8 +154,17 @@ def summary_rows(views: list[PointView]) -> tuple[list[str], list[list[str]]]:
 
 def stage_rows(view: PointView, steps: list[str]) -> tuple[list[str], list[list[str]]]:
     """Per stage of the runs (Dagster steps, the time outside the run, the whole process)."""
-    header = ["", "full s", "× baseline", "incremental s", "incr/full", "idle s"]
-    full, incremental, idle = (view.stages[name] for name in ("full", "incremental", "idle"))
+    header = [
+        "",
+        "full s",
+        "× baseline",
+        "incremental s",
+        "incr/full",
+        "small day s",
+        "small/full",
+        "idle s",
+    ]
+    runs = [view.stages[name] for name in ("full", "incremental", "small_day", "idle")]
     baseline = view.baseline_all_bytes
 
     def step(measured: Measured | None, name: str) -> float | None:
@@ -166,8 +183,8 @@ def stage_rows(view: PointView, steps: list[str]) -> tuple[list[str], list[list[
         "whole run (process wall time)",
     ]
     for name in labels:
-        values = [step(m, name) for m in (full, incremental, idle)]
-        skipped = [m is not None and name in m.skipped for m in (full, incremental, idle)]
+        values = [step(m, name) for m in runs]
+        skipped = [m is not None and name in m.skipped for m in runs]
         cells = [
             "skipped" if skip else _seconds(value)
             for value, skip in zip(values, skipped, strict=True)
@@ -180,6 +197,8 @@ def stage_rows(view: PointView, steps: list[str]) -> tuple[list[str], list[list[
                 cells[1],
                 _ratio(_div(values[1], values[0]), percent=True),
                 cells[2],
+                _ratio(_div(values[2], values[0]), percent=True),
+                cells[3],
             ]
         )
     memory = [
@@ -187,16 +206,14 @@ def stage_rows(view: PointView, steps: list[str]) -> tuple[list[str], list[list[
         if m is None
         else f"{m.peak_rss / GiB:.2f} ({m.max_process_rss / GiB:.2f})"
         + (f" in {m.peak_during}" if m.peak_during else "")
-        for m in (full, incremental, idle)
+        for m in runs
     ]
-    rows.append(
-        ["peak RSS GiB, tree (largest process), when", memory[0], "", memory[1], "", memory[2]]
-    )
-    loads = [
-        "–" if m is None else f"{m.load_before:.1f} → {m.load_after:.1f}"
-        for m in (full, incremental, idle)
-    ]
-    rows.append(["load average (1 min) before → after", loads[0], "", loads[1], "", loads[2]])
+    loads = ["–" if m is None else f"{m.load_before:.1f} → {m.load_after:.1f}" for m in runs]
+    for name, cells in (
+        ("peak RSS GiB, tree (largest process), when", memory),
+        ("load average (1 min) before → after", loads),
+    ):
+        rows.append([name, cells[0], "", cells[1], "", cells[2], "", cells[3]])
     return header, rows
 
 
@@ -229,11 +246,15 @@ def targets(view: PointView) -> list[tuple[str, str, bool | None]]:
 
 
 def where_the_time_goes(view: PointView) -> str:
-    full, incremental = view.stages["full"], view.stages["incremental"]
+    full = view.stages["full"]
     if full is None:
         return "The full build did not complete; see the error above."
     parts = []
-    for name, measured in (("full build", full), ("incremental run", incremental)):
+    for name, measured in (
+        ("full build", full),
+        ("incremental run", view.stages["incremental"]),
+        ("small day", view.stages["small_day"]),
+    ):
         if measured is None:
             continue
         shares = [
@@ -271,6 +292,9 @@ def render(machine: dict, views: list[PointView], notes: str) -> str:
         "whose status moved on, unchanged re-exports; new and approved refunds; new "
         "violations; crafted from the loaded rows, see `dagster_project/bench/day.py`), "
         "then `trustwh run`.",
+        "- **small day**: one more day of about 100 orders (the same mix, crafted the same "
+        "way), then `trustwh run`: what a day costs before its data. `small/full` is the "
+        "part of the incremental target that no model incremental over the day can remove.",
         "- **idle**: `trustwh run` again with nothing new (it finds that before starting a "
         "Dagster run: file sizes and times against the ledger, the build state against the "
         "last publish).",
@@ -329,10 +353,21 @@ def render(machine: dict, views: list[PointView], notes: str) -> str:
                 f"{r.day.get('orders_before', 0):,} orders before)."
             )
             lines.append("")
+        if r.small_day:
+            lines.append(
+                f"The small day (export date {r.small_day.get('export_date')}): "
+                f"{r.small_day.get('files')} files, "
+                + ", ".join(
+                    f"{entity} {count:,} rows"
+                    for entity, count in r.small_day.get("rows", {}).items()
+                )
+                + "."
+            )
+            lines.append("")
         if r.error:
             lines += [f"**Error:** {r.error}", ""]
         lines += [_markdown_table(*stage_rows(view, steps)), ""]
-        for stage in ("full", "incremental"):
+        for stage in ("full", "incremental", "small_day"):
             measured = view.stages[stage]
             if measured is None or not measured.dbt_slowest:
                 continue
@@ -340,9 +375,9 @@ def render(machine: dict, views: list[PointView], notes: str) -> str:
                 f"`{name}` {seconds:.1f}" for name, seconds in measured.dbt_slowest.items()
             )
             lines += [
-                f"dbt in the {stage} run: models and seeds {measured.dbt_models:.0f} s, data "
-                f"tests {measured.dbt_tests:.0f} s (summed over its threads); slowest nodes "
-                f"(s): {slowest}.",
+                f"dbt in the {stage.replace('_', ' ')} run: models and seeds "
+                f"{measured.dbt_models:.0f} s, data tests {measured.dbt_tests:.0f} s (summed "
+                f"over its threads); slowest nodes (s): {slowest}.",
                 "",
             ]
         lines += [f"Where the time goes: {where_the_time_goes(view)}", ""]

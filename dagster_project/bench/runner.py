@@ -4,8 +4,10 @@ same landing four ways and measure each as its own child process:
 1. baseline: DuckDB alone, `create table … as select * from read_csv(…)` (see baseline.py);
 2. full: `trustwh run` on an empty home;
 3. incremental: one more day landed (see day.py), `trustwh run` again;
-4. idle: `trustwh run` with nothing new;
-5. the baseline again: its time varies from run to run by more than the build's (79–102 s at
+4. small day: a day of about 100 orders landed, `trustwh run` again: what a run costs before
+   its data, the part of a day's cost no incremental model can make proportional to the day;
+5. idle: `trustwh run` with nothing new;
+6. the baseline again: its time varies from run to run by more than the build's (79–102 s at
    10M orders on one day), so it brackets the runs and the ratios use the faster of the two.
 
 Step times come from the Dagster event log of each run; results go to
@@ -36,7 +38,8 @@ from .day import SUFFIX, craft_day
 from .measure import Measured, add_dbt_nodes, add_run_steps, run_measured
 
 DEFAULT_POINTS = "0.1M,1M,10M"
-STAGES = ("baseline", "full", "incremental", "idle", "baseline_again")
+STAGES = ("baseline", "full", "incremental", "small_day", "idle", "baseline_again")
+SMALL_DAY_ORDERS = 100  # orders rows of the small day, at any point
 LANDING_MARK = ".bench-landing.json"
 
 
@@ -55,6 +58,7 @@ class PointResult:
     generate_seconds: float | None = None  # None: an earlier landing was reused
     baseline: dict | None = None  # BaselineResult
     day: dict = field(default_factory=dict)
+    small_day: dict = field(default_factory=dict)
     stages: dict[str, dict] = field(default_factory=dict)  # stage → Measured
     error: str | None = None
 
@@ -169,22 +173,33 @@ def bench_point(
     if not _record(result, "full", measured, logs / "full.log", console):
         return result
 
-    day = craft_day(home / "warehouse.duckdb", point / "day", temp_dir=point / "day-tmp")
-    for path in day.files:
-        shutil.copy2(path, landing / path.parent.name / path.name)
-    result.day = {
-        "export_date": day.export_date.isoformat(),
-        "files": len(day.files),
-        "rows": day.rows,
-        **day.detail,
-    }
+    result.day = _land_day(home, point / "day", landing, share=0.01)
     measured = _trustwh_run(landing, home, logs / "incremental.log")
     if not _record(result, "incremental", measured, logs / "incremental.log", console):
+        return result
+    result.small_day = _land_day(
+        home, point / "small-day", landing, share=min(0.01, SMALL_DAY_ORDERS / orders)
+    )
+    measured = _trustwh_run(landing, home, logs / "small_day.log")
+    if not _record(result, "small_day", measured, logs / "small_day.log", console):
         return result
     measured = _trustwh_run(landing, home, logs / "idle.log")
     if _record(result, "idle", measured, logs / "idle.log", console):
         _baseline(point, spec, "baseline_again", result, console)
     return result
+
+
+def _land_day(home: Path, out: Path, landing: Path, share: float) -> dict:
+    """Craft the day after the last one loaded (day.py) and land it; what it holds."""
+    day = craft_day(home / "warehouse.duckdb", out, share=share, temp_dir=out.parent / "day-tmp")
+    for path in day.files:
+        shutil.copy2(path, landing / path.parent.name / path.name)
+    return {
+        "export_date": day.export_date.isoformat(),
+        "files": len(day.files),
+        "rows": day.rows,
+        **day.detail,
+    }
 
 
 def _baseline(
@@ -251,7 +266,14 @@ def run_bench(
             path = write_results(out, results, console)  # after each point: nothing is lost
             if not keep:
                 # Keep the landing only when the work folder was given (reused next time).
-                for name in ("home", "day", "day-tmp", "baseline-tmp", "baseline.duckdb"):
+                for name in (
+                    "home",
+                    "day",
+                    "small-day",
+                    "day-tmp",
+                    "baseline-tmp",
+                    "baseline.duckdb",
+                ):
                     target = scratch / label / name
                     if target.is_dir():
                         shutil.rmtree(target, ignore_errors=True)
