@@ -191,3 +191,14 @@ def test_the_definitions_load_from_an_install_whose_project_folder_is_read_only(
 
     monkeypatch.setattr(project, "open", read_only, raising=False)
     assert ensure_manifest() == Path(project.dbt_project.manifest_path)
+
+    # A parse that fails there is reported as itself, not as raised while handling the
+    # folder's PermissionError.
+    def failing_parse():
+        raise RuntimeError("dbt parse failed")
+
+    monkeypatch.setattr(project, "manifest_is_stale", lambda: True)
+    monkeypatch.setattr(project, "_parse", failing_parse)
+    with pytest.raises(RuntimeError, match="dbt parse failed") as raised:
+        ensure_manifest()
+    assert raised.value.__context__ is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fcntl
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from dagster_dbt import DbtProject
@@ -44,15 +44,17 @@ def ensure_manifest() -> Path:
 @contextmanager
 def _parsing_alone(target: Path) -> Iterator[None]:
     """Hold the parse lock of the project's target folder; none where the folder cannot be
-    written (a read-only install), as no process can be writing the manifest there."""
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-        lock = open(target / PARSE_LOCK, "a")  # noqa: SIM115 (closed, and unlocked, below)
-    except OSError:
-        yield
-        return
-    with lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    written (a read-only install), as no process can be writing the manifest there. The body
+    runs outside the `except`: an error in the parse is not reported as raised while
+    handling the folder's OSError."""
+    with ExitStack() as stack:
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+            lock = stack.enter_context(open(target / PARSE_LOCK, "a"))
+        except OSError:
+            pass
+        else:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released as the file closes
         yield
 
 
