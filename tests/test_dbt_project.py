@@ -69,10 +69,13 @@ def test_the_database_refuses_a_null_where_a_contract_says_not_null(empty_build:
         ).fetchall()
         tables = {(node["schema"], node["name"]) for node in contracted}
         assert {column for column in not_null if column[:2] in tables} == declared
-        for schema, table, column in sorted(declared):
-            if table in ("int_buyer_months", "store_cohort_retention"):
-                with pytest.raises(duckdb.ConstraintException, match="NOT NULL"):
-                    con.execute(f"insert into {schema}.{table} ({column}) values (null)")
+        # Which columns are NOT NULL is asserted above; that DuckDB refuses the write, here.
+        for schema, table in (
+            ("intermediate", "int_buyer_months"),
+            ("marts", "store_cohort_retention"),
+        ):
+            with pytest.raises(duckdb.ConstraintException, match="NOT NULL"):
+                con.execute(f"insert into {schema}.{table} default values")
 
 
 def test_the_database_refuses_a_rate_or_count_a_mart_contract_rules_out(empty_build: Path):
