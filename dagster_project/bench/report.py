@@ -270,6 +270,19 @@ def where_the_time_goes(view: PointView) -> str:
     return "; ".join(parts) + "."
 
 
+def _day_landed(name: str, day: dict) -> str:
+    """'The incremental day (export date …): 15 files, orders 1,000 rows, … (orders: 700 new,
+    …)': a crafted day as PointResult keeps it (runner._land_day)."""
+    rows = ", ".join(f"{entity} {count:,} rows" for entity, count in day.get("rows", {}).items())
+    return (
+        f"The {name} day (export date {day.get('export_date')}): {day.get('files')} files, "
+        f"{rows} (orders: {day.get('orders_new', 0):,} new, "
+        f"{day.get('orders_moved_on', 0):,} moved on, "
+        f"{day.get('orders_unchanged', 0):,} unchanged re-exports, against "
+        f"{day.get('orders_before', 0):,} orders before)."
+    )
+
+
 def render(machine: dict, views: list[PointView], notes: str) -> str:
     lines = [
         f"# Benchmark {machine['date']} on {machine['name']}",
@@ -341,29 +354,9 @@ def render(machine: dict, views: list[PointView], notes: str) -> str:
                 + "."
             )
             lines.append("")
-        if r.day:
-            day_rows = r.day.get("rows", {})
-            lines.append(
-                f"The incremental day (export date {r.day.get('export_date')}): "
-                f"{r.day.get('files')} files, "
-                + ", ".join(f"{entity} {count:,} rows" for entity, count in day_rows.items())
-                + f" (orders: {r.day.get('orders_new', 0):,} new, "
-                f"{r.day.get('orders_moved_on', 0):,} moved on, "
-                f"{r.day.get('orders_unchanged', 0):,} unchanged re-exports, against "
-                f"{r.day.get('orders_before', 0):,} orders before)."
-            )
-            lines.append("")
-        if r.small_day:
-            lines.append(
-                f"The small day (export date {r.small_day.get('export_date')}): "
-                f"{r.small_day.get('files')} files, "
-                + ", ".join(
-                    f"{entity} {count:,} rows"
-                    for entity, count in r.small_day.get("rows", {}).items()
-                )
-                + "."
-            )
-            lines.append("")
+        for name, day in (("incremental", r.day), ("small", r.small_day)):
+            if day:
+                lines += [_day_landed(name, day), ""]
         if r.error:
             lines += [f"**Error:** {r.error}", ""]
         lines += [_markdown_table(*stage_rows(view, steps)), ""]
