@@ -10,7 +10,8 @@ from pydantic import Field, PrivateAttr
 
 from ..home import lock_home, open_home, unlock_home
 from ..settings import Settings
-from .runs import DIED, end_dead_runs
+from .dbt.warm import WarmDbt, start_warm_dbt
+from .runs import DIED, builds_dbt, end_dead_runs
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -29,6 +30,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
     _run_lock: int | None = PrivateAttr(default=None)
     _open: list[duckdb.DuckDBPyConnection] = PrivateAttr(default_factory=list)
+    _warm_dbt: WarmDbt | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # Every run, from the CLI or the Dagster UI, passes here once: it writes private
@@ -44,8 +46,14 @@ class WarehouseResource(dg.ConfigurableResource):
             # progress, and not just starting, died without ending.
             for run_id in end_dead_runs(context.instance, holding=context.run.run_id):
                 context.log.warning(DIED.format(run_id))
+        # dbt imports and parses beside the ingest, for the build to come (dbt/warm.py).
+        if builds_dbt(context.run):
+            self._warm_dbt = start_warm_dbt(self.settings())
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._warm_dbt is not None:
+            self._warm_dbt.stop()
+            self._warm_dbt = None
         # A step interrupted between two of its results is never resumed: its connection
         # would stay open, and the CLI's summary could not read the ledger.
         while self._open:
@@ -58,6 +66,10 @@ class WarehouseResource(dg.ConfigurableResource):
         return Settings.load(
             home=self.home, landing=self.landing, quarantine_threshold=self.quarantine_threshold
         )
+
+    def warm_dbt_environment(self) -> dict[str, str]:
+        """What hands this run's dbt build to its warm dbt; empty when it has none."""
+        return self._warm_dbt.environment() if self._warm_dbt is not None else {}
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:

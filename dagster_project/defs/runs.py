@@ -15,6 +15,8 @@ import dagster as dg
 
 from ..home import run_lock_shared
 
+JOB_NAME = "trustwh"
+DBT_STEP = "dbt_models"
 # While a run is in one of these, it may hold the working database or be about to open it.
 BUSY_STATUSES = [
     dg.DagsterRunStatus.STARTING,
@@ -69,3 +71,9 @@ def end_dead_runs(instance: dg.DagsterInstance, *, holding: str | None = None) -
         instance.report_run_failed(run, GONE.format(idle.total_seconds() / 60, SINCE[run.status]))
         ended.append(run.run_id)
     return ended
+
+
+def builds_dbt(run: dg.DagsterRun) -> bool:
+    """Whether this run of the job will run its dbt step."""
+    steps = run.step_keys_to_execute
+    return run.job_name == JOB_NAME and (steps is None or DBT_STEP in steps)

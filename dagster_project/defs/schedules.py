@@ -9,10 +9,10 @@ import dagster as dg
 from .ingest.contract import ENTITIES
 from .ingest.files import landed_files, stray_files
 from .resources import WarehouseResource
-from .runs import run_in_progress
+from .runs import JOB_NAME, run_in_progress
 
 trustwh_job = dg.define_asset_job(
-    "trustwh",
+    JOB_NAME,
     selection=dg.AssetSelection.all(),
     description="Ingest new exports, gate them, build the dbt models and publish.",
 )

@@ -28,6 +28,7 @@ from ..publish.serving import (
 )
 from ..resources import WarehouseResource
 from .project import dbt_project
+from .warm import build_environment
 
 
 class TrustTranslator(DagsterDbtTranslator):
@@ -105,9 +106,9 @@ def dbt_models(
             )
             args.append("--full-refresh")
         basis_path.unlink(missing_ok=True)
-    # The key of the pseudonyms (int_orders_current) is given to dbt for this invocation only,
-    # with the working database of this run's home.
-    with _environment(settings.dbt_env() | {ENV_PII_KEY: key, **BUILD_FILE_LOG}):
+    # The key of the pseudonyms is given to dbt for this invocation only, with the working
+    # database of this run's home; the run's warm dbt, when it has one, takes the build.
+    with _environment(build_environment(settings) | warehouse.warm_dbt_environment()):
         build = dbt.cli(args, context=context, target_path=settings.dbt_target_path)
         yield from build.stream()
     if not whole:
@@ -130,12 +131,6 @@ def dbt_models(
         make_readable(settings.docs_path)
 
 
-# dbt's own file log (HOME/dbt-target/dbt.log) keeps warnings and errors only. At its default
-# level it wrote each node's SQL and timings (~4,800 JSON lines a run), ~1 s of dbt's Python
-# on every build; the run's log (HOME/logs) has every line dbt prints, as the run saw it.
-# Builds only: `dbt docs generate`, run when the project changed, keeps its full log in
-# HOME/docs, which shows whether it reused the build's parse.
-BUILD_FILE_LOG = {"DBT_LOG_LEVEL_FILE": "warn"}
 # The docs describe the project (lineage, descriptions, columns and types), not the data: they
 # are generated again only when the project changed, a second dbt process saved on most runs.
 DOCS_STATE = ".project-state"

@@ -9,12 +9,12 @@ from pathlib import Path
 
 from dagster_dbt import DbtProject
 
-from ...settings import DBT_PROJECT_DIR, SEEDS_DIR
+from ...settings import DBT_PROJECT_DIR
+from .process import project_files
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
 PARSE_LOCK = ".parse.lock"
-_SOURCES = ("models", "macros", "tests", "snapshots", "dbt_project.yml", "profiles.yml")
 
 
 def manifest_is_stale() -> bool:
@@ -22,12 +22,7 @@ def manifest_is_stale() -> bool:
     if not manifest.exists():
         return True
     built = manifest.stat().st_mtime
-    paths = [DBT_PROJECT_DIR / name for name in _SOURCES] + [SEEDS_DIR]
-    for path in paths:
-        files = path.rglob("*") if path.is_dir() else [path]
-        if any(file.is_file() and file.stat().st_mtime > built for file in files):
-            return True
-    return False
+    return any(file.stat().st_mtime > built for file in project_files())
 
 
 def ensure_manifest() -> Path:
