@@ -150,3 +150,22 @@ def test_a_run_hands_its_build_to_its_warm_dbt(tmp_path):
     built = json.loads((target / "run_results.json").read_text())["metadata"]
     parsed = json.loads((target / "manifest.json").read_text())["metadata"]
     assert parsed["invocation_id"] != built["invocation_id"]
+
+    # With nothing new, no build is handed over: its warm dbt ends with the run all the same.
+    code, output = trustwh("run", "--landing", landing, "--home", home, "--force")
+    assert code == 0 and "publish serving.duckdb: skipped" in " ".join(output.split()), output
+    assert not _warm_children()
+
+
+def _warm_children() -> list[int]:
+    """This process's children that are warm dbts, still running."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError):
+            continue
+        if stat[1] == str(os.getpid()) and WARM_FLAG.encode() in command:
+            found.append(int(entry.name))
+    return found

@@ -31,8 +31,8 @@ def build_environment(settings: Settings) -> dict[str, str]:
 
 
 def dagster_dbt_environment(settings: Settings) -> dict[str, str]:
-    """What dagster-dbt adds for its dbt process (`DbtCliResource.cli`) that a parse reads:
-    the warm dbt parses as the build would."""
+    """What dagster-dbt sets for its dbt process (`DbtCliResource.cli`): the warm dbt parses
+    as the build would, and writes its output unbuffered, as dagster-dbt reads it."""
     target = str(settings.dbt_target_path)
     return {
         "DBT_TARGET_PATH": target,
@@ -41,6 +41,8 @@ def dagster_dbt_environment(settings: Settings) -> dict[str, str]:
         "DBT_PROJECT_DIR": str(DBT_PROJECT_DIR),
         "DBT_LOG_FORMAT": "json",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DAGSTER_DBT_CLI": "true",
+        "PYTHONUNBUFFERED": "1",
     }
 
 
@@ -70,19 +72,22 @@ def start_warm_dbt(settings: Settings) -> WarmDbt | None:
     except SettingsError:
         return None
     name = f"trustwh-dbt-{os.getpid()}-{secrets.token_hex(8)}"
-    process = subprocess.Popen(
-        [str(executable), WARM_FLAG, name],
-        env={
-            **os.environ,
-            **environment,
-            **dagster_dbt_environment(settings),
-            PARENT_PID: str(os.getpid()),
-        },
-        cwd=DBT_PROJECT_DIR,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        # A Ctrl-C reaches it through the build's `trustwh-dbt` only, as dbt's own would.
-        start_new_session=True,
-    )
+    try:
+        process = subprocess.Popen(
+            [str(executable), WARM_FLAG, name],
+            env={
+                **os.environ,
+                **environment,
+                **dagster_dbt_environment(settings),
+                PARENT_PID: str(os.getpid()),
+            },
+            cwd=DBT_PROJECT_DIR,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            # A Ctrl-C reaches it through the build's `trustwh-dbt` only, as dbt's own would.
+            start_new_session=True,
+        )
+    except OSError:  # the build starts its own dbt, which says what is wrong
+        return None
     return WarmDbt(process, name)
