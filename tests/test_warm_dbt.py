@@ -53,8 +53,8 @@ def warm(environment: dict[str, str], project: Path):
     """A warm dbt, started as `start_warm_dbt` starts it, listening."""
     name = f"trustwh-dbt-test-{os.getpid()}-{time.monotonic_ns()}"
     process = subprocess.Popen(
-        [TRUSTWH_DBT, WARM_FLAG, name],
-        env=environment,
+        [TRUSTWH_DBT, WARM_FLAG],
+        env=environment | {WARM: name},
         cwd=project,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,

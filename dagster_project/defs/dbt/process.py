@@ -9,8 +9,8 @@ Only the standard library (and `settings.py`, which imports no more) is imported
 the package's `__init__`s are empty.
 
 A dbt process spends ~3 s before its first model: importing dbt (~2 s) and loading its saved
-parse of the project (~1.3 s). `trustwh run` starts a warm dbt (`trustwh-dbt --warm NAME`,
-`warm.py`) as the run starts, which does both while the run ingests, then waits. The build's
+parse of the project (~1.3 s). A run of the job's dbt step starts a warm dbt
+(`trustwh-dbt --warm`, `warm.py`), which does both while the run ingests, then waits. The build's
 `trustwh-dbt` hands its command, environment and standard streams to it over a Unix socket
 and exits with its exit code: dagster-dbt sees the same process output as before. The warm
 dbt builds with the parse it made only when the build's environment is the one it parsed
@@ -38,7 +38,8 @@ from ...settings import DBT_PROJECT_DIR, SEEDS_DIR
 
 # The process that starts dbt, set by the dbt resource (`resource.py`) for this one only.
 PARENT_PID = "TRUSTWH_DBT_PARENT_PID"
-# The name of the run's warm dbt (an abstract Unix socket), set by `warm.py` for the run.
+# The name of the run's warm dbt (an abstract Unix socket), set by `warm.py` for the warm
+# dbt and for the build.
 WARM = "TRUSTWH_DBT_WARM"
 WARM_FLAG = "--warm"
 # What the warm dbt answers: the build is taken, then its exit code (one byte).
@@ -58,9 +59,10 @@ def main() -> None:
             raise OSError(error, f"prctl(PR_SET_PDEATHSIG): {os.strerror(error)}")
         if os.getppid() != int(parent):
             sys.exit(1)  # its run died before the signal was armed: nothing to build for
-    if sys.argv[1:2] == [WARM_FLAG]:
-        sys.exit(serve(sys.argv[2]))
-    if (name := os.environ.pop(WARM, None)) and (code := hand_over(name)) is not None:
+    name = os.environ.pop(WARM, None)  # in the environment, which only this user can read
+    if sys.argv[1:] == [WARM_FLAG] and name:
+        sys.exit(serve(name))
+    if name and (code := hand_over(name)) is not None:
         sys.exit(code)
     from dbt.cli.main import cli
 
@@ -106,7 +108,9 @@ def hand_over(name: str) -> int | None:
         client.close()
         return None
     with client:
-        warm = _peer_pid(client)
+        warm, user, _ = _peer_credentials(client)
+        if user != os.getuid():
+            return None  # not a warm dbt of ours: the environment holds the pseudonyms' key
         request = {"argv": sys.argv, "env": dict(os.environ), "cwd": os.getcwd()}
         try:
             socket.send_fds(client, [json.dumps(request).encode()], [0, 1, 2])
@@ -175,7 +179,7 @@ def serve(name: str) -> int:
         manifest = None
     while True:
         client, _ = listener.accept()
-        if _peer_uid(client) == os.getuid():
+        if _peer_credentials(client)[1] == os.getuid():
             break
         client.close()  # another user's process: not ours to run dbt for
     listener.close()
@@ -223,14 +227,6 @@ def _end_with(client: socket.socket, answered: threading.Event) -> None:
         client.recv(1)
     if not answered.is_set():
         os._exit(1)
-
-
-def _peer_pid(client: socket.socket) -> int:
-    return _peer_credentials(client)[0]
-
-
-def _peer_uid(client: socket.socket) -> int:
-    return _peer_credentials(client)[1]
 
 
 def _peer_credentials(client: socket.socket) -> tuple[int, int, int]:

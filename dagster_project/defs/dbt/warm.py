@@ -74,12 +74,13 @@ def start_warm_dbt(settings: Settings) -> WarmDbt | None:
     name = f"trustwh-dbt-{os.getpid()}-{secrets.token_hex(8)}"
     try:
         process = subprocess.Popen(
-            [str(executable), WARM_FLAG, name],
+            [str(executable), WARM_FLAG],
             env={
                 **os.environ,
                 **environment,
                 **dagster_dbt_environment(settings),
                 PARENT_PID: str(os.getpid()),
+                WARM: name,
             },
             cwd=DBT_PROJECT_DIR,
             stdin=subprocess.DEVNULL,
