@@ -77,6 +77,21 @@ def dbt(home: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+def has_open(pid: int, path: Path) -> bool:
+    """Whether process `pid` has the file `path` open."""
+    try:
+        descriptors = os.listdir(f"/proc/{pid}/fd")
+    except (FileNotFoundError, PermissionError):
+        return False
+    for descriptor in descriptors:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{descriptor}") == str(path):
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def query(database: Path, sql: str, params: list | None = None) -> list[tuple]:
     with duckdb.connect(str(database), read_only=True) as con:
         return con.execute(sql, params or []).fetchall()

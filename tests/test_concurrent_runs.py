@@ -25,7 +25,7 @@ from dagster_project.runner import open_instance, run_job
 from dagster_project.settings import Settings
 
 from .exports import order, write_export
-from .runs import interrupt_run, query, run_process, trustwh
+from .runs import has_open, interrupt_run, query, run_process, trustwh
 
 
 @pytest.mark.slow
@@ -240,7 +240,7 @@ def test_a_run_killed_in_its_dbt_build_takes_its_dbt_process_with_it(tmp_path):
     try:
         while building is None:
             assert killed.poll() is None and time.monotonic() < deadline, "dbt never built"
-            building = next((c for c in _children(killed.pid) if _has_open(c[0], warehouse)), None)
+            building = next((c for c in _children(killed.pid) if has_open(c[0], warehouse)), None)
             time.sleep(0.02)
         killed.send_signal(signal.SIGKILL)
         killed.wait()
@@ -283,20 +283,6 @@ def _alive(process: tuple[int, str]) -> bool:
     not, it only waits to be reaped."""
     stat = _stat(process[0])
     return stat is not None and stat[0] != "Z" and stat[2] == process[1]
-
-
-def _has_open(pid: int, path) -> bool:
-    try:
-        descriptors = os.listdir(f"/proc/{pid}/fd")
-    except (FileNotFoundError, PermissionError):
-        return False
-    for descriptor in descriptors:
-        try:
-            if os.readlink(f"/proc/{pid}/fd/{descriptor}") == str(path):
-                return True
-        except OSError:
-            continue
-    return False
 
 
 def test_a_run_interrupted_with_ctrl_c_says_so_and_publishes_nothing(tmp_path):

@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from dagster_project.defs.dbt.process import WARM, WARM_FLAG, project_files
@@ -20,7 +22,7 @@ from dagster_project.defs.dbt.warm import WarmDbt, build_environment, dagster_db
 from dagster_project.settings import DBT_PROJECT_DIR, SEEDS_DIR, Settings
 
 from .exports import order, write_export
-from .runs import trustwh
+from .runs import has_open, trustwh
 
 TRUSTWH_DBT = str(Path(sys.executable).with_name("trustwh-dbt"))
 # What dbt prints when it parsed the project in this command (`dbt parse` writes its timings).
@@ -131,6 +133,52 @@ def test_the_exit_code_and_errors_of_the_command_are_its_callers(environment, wa
     assert done.returncode == 2
     assert "No such command 'no-such-command'" in done.stderr
     assert _took_it(warm)
+
+
+# A dbt command that holds the working database until it is stopped.
+WAIT = """{% macro wait() %}
+{% do run_query("select count(*) from range(1000000000000000)") %}
+{% endmacro %}
+"""
+
+
+def _waiting(environment: dict[str, str], project: Path, warm: WarmDbt) -> subprocess.Popen:
+    """`trustwh-dbt run-operation wait`, handed to the warm dbt, once that one holds the
+    working database."""
+    (project / "macros" / "wait.sql").write_text(WAIT)
+    caller = subprocess.Popen(
+        [TRUSTWH_DBT, "run-operation", "wait"],
+        env=environment | warm.environment(),
+        cwd=project,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    warehouse = Path(environment["TRUSTWH_WAREHOUSE"])
+    deadline = time.monotonic() + 120
+    while not has_open(warm.process.pid, warehouse):
+        assert caller.poll() is None and time.monotonic() < deadline, "it never opened it"
+        time.sleep(0.05)
+    return caller
+
+
+def test_a_warm_dbt_whose_caller_is_killed_ends_and_frees_the_database(environment, project, warm):
+    """dagster-dbt's `trustwh-dbt` dies with the step that started it (a killed run): the
+    dbt it handed its command to must not build on, holding the working database."""
+    caller = _waiting(environment, project, warm)
+    caller.kill()
+    caller.wait()
+    assert warm.process.wait(timeout=10) != 0
+    duckdb.connect(environment["TRUSTWH_WAREHOUSE"]).close()  # free to open
+
+
+def test_a_ctrl_c_to_the_caller_stops_the_command_in_the_warm_dbt(environment, project, warm):
+    """dagster-dbt stops dbt with SIGINT: the caller passes it on, and exits with dbt's code
+    once the warm dbt has stopped the command and ended."""
+    caller = _waiting(environment, project, warm)
+    caller.send_signal(signal.SIGINT)
+    assert caller.wait(timeout=30) > 0  # dbt's exit code: not ended by the signal itself
+    assert warm.process.poll() is not None  # it ended before its caller did
+    duckdb.connect(environment["TRUSTWH_WAREHOUSE"]).close()
 
 
 def test_without_a_warm_dbt_the_command_runs_in_its_own_process(environment):
