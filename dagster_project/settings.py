@@ -27,6 +27,17 @@ ENV_PII_KEY = "TRUSTWH_PII_KEY"  # keys the pseudonyms of receiver phones and ad
 PII_KEY_LENGTH = (16, 64)  # characters; at most one HMAC-SHA256 block
 
 
+# What dbt parses in its project folder; its seeds are beside it (`seed-paths: ["../seeds"]`).
+_DBT_SOURCES = ("models", "macros", "tests", "snapshots", "dbt_project.yml", "profiles.yml")
+
+
+def project_files(project_dir: Path = DBT_PROJECT_DIR) -> list[Path]:
+    """The files of the dbt project that a parse reads, sorted."""
+    paths = [project_dir / name for name in _DBT_SOURCES] + [project_dir.parent / SEEDS_DIR.name]
+    found = (file for path in paths for file in (path.rglob("*") if path.is_dir() else [path]))
+    return sorted(file for file in found if file.is_file())
+
+
 class SettingsError(Exception):
     """A setting a person must fix; the message says which and how."""
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project.defs.dbt.process import WARM, WARM_FLAG, project_files
+from dagster_project.defs.dbt.process import WARM, WARM_FLAG
 from dagster_project.defs.dbt.warm import WarmDbt, build_environment, dagster_dbt_environment
-from dagster_project.settings import DBT_PROJECT_DIR, SEEDS_DIR, Settings
+from dagster_project.settings import DBT_PROJECT_DIR, SEEDS_DIR, Settings, project_files
 
 from .exports import order, write_export
 from .runs import has_open, trustwh

@@ -31,10 +31,9 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
 
-from ...settings import DBT_PROJECT_DIR, SEEDS_DIR
+from ...settings import project_files
 
 # The process that starts dbt, set by the dbt resource (`resource.py`) for this one only.
 PARENT_PID = "TRUSTWH_DBT_PARENT_PID"
@@ -46,8 +45,6 @@ WARM_FLAG = "--warm"
 _TAKEN = b"+"
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _MESSAGE = 1 << 20  # the largest request read: the command and the environment, as JSON
-# What dbt parses, beside the seeds.
-_SOURCES = ("models", "macros", "tests", "snapshots", "dbt_project.yml", "profiles.yml")
 
 
 def main() -> None:
@@ -77,15 +74,6 @@ def parse_environment(environment: dict[str, str]) -> dict[str, str]:
         for name, value in environment.items()
         if name.startswith(("DBT_", "TRUSTWH_")) and name not in (PARENT_PID, WARM)
     }
-
-
-def project_files(project_dir: Path = DBT_PROJECT_DIR) -> Iterator[Path]:
-    """The files of the dbt project that a parse reads (its seeds beside it, `../seeds`)."""
-    seeds = project_dir.parent / SEEDS_DIR.name
-    for path in [project_dir / name for name in _SOURCES] + [seeds]:
-        for file in path.rglob("*") if path.is_dir() else [path]:
-            if file.is_file():
-                yield file
 
 
 def _project_state() -> list[tuple[str, int, int]]:

@@ -9,8 +9,7 @@ from pathlib import Path
 
 from dagster_dbt import DbtProject
 
-from ...settings import DBT_PROJECT_DIR
-from .process import project_files
+from ...settings import DBT_PROJECT_DIR, project_files
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 

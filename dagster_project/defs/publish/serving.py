@@ -22,7 +22,7 @@ from typing import NamedTuple
 import duckdb
 
 from ...home import make_readable
-from ...settings import DBT_PROJECT_DIR, SEEDS_DIR
+from ...settings import DBT_PROJECT_DIR, project_files
 from ..ingest import contract
 from ..ingest.contract import ENTITIES
 from ..ingest.parsing import quote
@@ -185,17 +185,13 @@ def build_basis(pii_key: str) -> str:
 
 
 def project_state() -> str:
-    """A digest of what the dbt project builds: its models, macros, tests, seeds and settings,
-    and the export contract the raw tables (dbt's sources) are made from."""
+    """A digest of what the dbt project builds: the files dbt parses (models, macros, tests,
+    seeds and settings), and the export contract the raw tables (dbt's sources) are made
+    from."""
     digest = hashlib.sha256()
-    folders = [DBT_PROJECT_DIR / name for name in ("models", "macros", "tests", "snapshots")]
-    files = [DBT_PROJECT_DIR / "dbt_project.yml", *sorted(SEEDS_DIR.rglob("*"))]
-    files += sorted(path for folder in folders for path in folder.rglob("*"))
-    files.append(CONTRACT_FILE)
-    for path in files:
-        if path.is_file():
-            digest.update(str(path.relative_to(DBT_PROJECT_DIR.parent)).encode())
-            digest.update(path.read_bytes())
+    for path in [*project_files(), CONTRACT_FILE]:
+        digest.update(str(path.relative_to(DBT_PROJECT_DIR.parent)).encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
