@@ -18,7 +18,7 @@ import duckdb
 import pytest
 
 from dagster_project.defs.dbt.process import WARM, WARM_FLAG
-from dagster_project.defs.dbt.warm import WarmDbt, build_environment, dagster_dbt_environment
+from dagster_project.defs.dbt.warm import WarmDbt, launch_warm_dbt, warm_environment
 from dagster_project.settings import DBT_PROJECT_DIR, SEEDS_DIR, Settings, project_files
 
 from .exports import order, write_export
@@ -42,31 +42,18 @@ def project(tmp_path: Path) -> Path:
 def environment(tmp_path: Path, project: Path) -> dict[str, str]:
     """What the build's dbt runs with (`warm.py`), in the copy of the project."""
     settings = Settings.load(home=tmp_path / "home", landing=tmp_path / "landing")
-    return (
-        os.environ
-        | build_environment(settings)
-        | dagster_dbt_environment(settings)
-        | {"DBT_PROJECT_DIR": str(project), "DBT_PROFILES_DIR": str(project)}
-    )
+    copy = {"DBT_PROJECT_DIR": str(project), "DBT_PROFILES_DIR": str(project)}
+    return warm_environment(settings) | copy
 
 
 @pytest.fixture
 def warm(environment: dict[str, str], project: Path):
-    """A warm dbt, started as `start_warm_dbt` starts it, listening."""
-    name = f"trustwh-dbt-test-{os.getpid()}-{time.monotonic_ns()}"
-    process = subprocess.Popen(
-        [TRUSTWH_DBT, WARM_FLAG],
-        env=environment | {WARM: name},
-        cwd=project,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    started = WarmDbt(process, name)
+    """A warm dbt of the copy of the project, listening."""
+    started = launch_warm_dbt(environment, project)
+    assert started is not None
     deadline = time.monotonic() + 30
-    while f"@{name}\n" not in Path("/proc/net/unix").read_text():  # not yet listening
-        assert time.monotonic() < deadline and process.poll() is None
+    while f"@{started.name}\n" not in Path("/proc/net/unix").read_text():  # not yet listening
+        assert time.monotonic() < deadline and started.process.poll() is None
         time.sleep(0.02)
     yield started
     started.stop()

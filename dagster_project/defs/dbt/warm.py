@@ -30,7 +30,7 @@ def build_environment(settings: Settings) -> dict[str, str]:
     return settings.dbt_env() | {ENV_PII_KEY: settings.pii_key(), **BUILD_FILE_LOG}
 
 
-def dagster_dbt_environment(settings: Settings) -> dict[str, str]:
+def _dagster_dbt_environment(settings: Settings) -> dict[str, str]:
     """What dagster-dbt sets for its dbt process (`DbtCliResource.cli`): the warm dbt parses
     as the build would, and writes its output unbuffered, as dagster-dbt reads it."""
     target = str(settings.dbt_target_path)
@@ -61,28 +61,34 @@ class WarmDbt:
         self.process.wait()
 
 
+def warm_environment(settings: Settings) -> dict[str, str]:
+    """The environment the build's dbt will run with: the run's own, `build_environment`, and
+    what dagster-dbt sets. The warm dbt parses with it."""
+    return {**os.environ, **build_environment(settings), **_dagster_dbt_environment(settings)}
+
+
 def start_warm_dbt(settings: Settings) -> WarmDbt | None:
-    """Start the warm dbt for a run of this home; None where there is none to start (not
-    Linux, no `trustwh-dbt`, or no key of the pseudonyms: the build says why)."""
+    """Start the warm dbt for a run of this home; None where there is none to start (no key
+    of the pseudonyms: the build says why)."""
+    try:
+        environment = warm_environment(settings)
+    except SettingsError:
+        return None
+    return launch_warm_dbt(environment, DBT_PROJECT_DIR)
+
+
+def launch_warm_dbt(environment: dict[str, str], project_dir: Path) -> WarmDbt | None:
+    """A warm dbt of the project in `project_dir`, parsing with `environment`; None where
+    there is none to start (not Linux, no `trustwh-dbt`)."""
     executable = Path(sys.executable).with_name("trustwh-dbt")
     if sys.platform != "linux" or not executable.exists():
-        return None
-    try:
-        environment = build_environment(settings)
-    except SettingsError:
         return None
     name = f"trustwh-dbt-{os.getpid()}-{secrets.token_hex(8)}"
     try:
         process = subprocess.Popen(
             [str(executable), WARM_FLAG],
-            env={
-                **os.environ,
-                **environment,
-                **dagster_dbt_environment(settings),
-                PARENT_PID: str(os.getpid()),
-                WARM: name,
-            },
-            cwd=DBT_PROJECT_DIR,
+            env=environment | {PARENT_PID: str(os.getpid()), WARM: name},
+            cwd=project_dir,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
