@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import os
@@ -9,7 +10,8 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import redirect_stdout
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 
 import duckdb
@@ -75,6 +77,18 @@ def dbt(home: Path, *args: str) -> subprocess.CompletedProcess:
         text=True,
         check=False,
     )
+
+
+@contextmanager
+def the_checkouts_project_alone() -> Iterator[None]:
+    """One test at a time, across pytest-xdist's workers, among those that edit the
+    checkout's dbt project and those that need it unchanged while a run parses it (a warm dbt
+    reuses its parse only of unchanged files)."""
+    target = DBT_PROJECT_DIR / "target"
+    target.mkdir(exist_ok=True)
+    with open(target / ".tests.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def has_open(pid: int, path: Path) -> bool:

@@ -18,6 +18,8 @@ import pytest
 from dagster_project.defs.dbt.project import ensure_manifest
 from dagster_project.defs.ingest.contract import ENTITIES
 
+from .runs import the_checkouts_project_alone
+
 REPURCHASE_MARTS = {
     "store_cohort_retention",
     "platform_cohort_retention",
@@ -150,7 +152,7 @@ def test_loading_the_definitions_parses_a_dbt_project_changed_since_its_manifest
 
     manifest = Path(dbt_project.manifest_path)
     changed = DBT_PROJECT_DIR / "dbt_project.yml"
-    with open(manifest.parent / PARSE_LOCK, "w") as lock:
+    with the_checkouts_project_alone(), open(manifest.parent / PARSE_LOCK, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # as a process parsing it holds it
         os.utime(changed)  # as an edit would leave it: newer than the manifest
         assert changed.stat().st_mtime > manifest.stat().st_mtime
