@@ -150,6 +150,33 @@ def test_not_null_columns_names_each_column_that_holds_a_null(empty_build: Path)
             con.execute("rollback")
 
 
+def test_unique_combination_over_a_whole_model_names_each_repeated_key(empty_build: Path):
+    """Over a whole model (no `where`, or one that keeps every row, as after a full build)
+    `unique_combination` finds repeats through a hash of the key, then reports them by the
+    key itself: a repeated key fails with its count, keys that differ in one column pass.
+    (Over the keys a build replaced, it groups them at once: test_end_to_end.py.)"""
+    (compiled,) = Settings.load(home=empty_build).dbt_target_path.glob(
+        "compiled/**/unique_combination_int_stores_seen_store_id__entity.sql"
+    )
+    sql = compiled.read_text()
+    assert "dbt_subquery" not in sql  # the model itself, not a filter keeping every row
+    with duckdb.connect(str(empty_build / "warehouse.duckdb")) as con:
+        con.execute("begin")
+        try:
+            con.execute(
+                "insert into intermediate.int_stores_seen (store_id, entity, records) "
+                "values ('S1', 'orders', 3), ('S1', 'refunds', 1), ('S2', 'orders', 1)"
+            )
+            assert con.execute(sql).fetchall() == []
+            con.execute(
+                "insert into intermediate.int_stores_seen (store_id, entity, records) "
+                "values ('S1', 'refunds', 2), ('S1', 'refunds', 5)"
+            )
+            assert con.execute(sql).fetchall() == [("S1", "refunds", 3)]
+        finally:
+            con.execute("rollback")
+
+
 def test_every_enum_label_of_the_contract_has_an_english_code():
     with (SEEDS_DIR / "enum_labels.csv").open(encoding="utf-8") as handle:
         labels = {(row["field"], row["label"]) for row in csv.DictReader(handle)}

@@ -26,7 +26,8 @@
     {%- if where and '__new_loads__' in where -%}
         {%- set where = where | replace('__new_loads__', new_loads_filter(relation)) -%}
     {%- endif -%}
-    {%- if where -%}
+    {#- A filter that keeps every row is none: the test reads the relation itself. -#}
+    {%- if where and where | trim != 'true' -%}
         {%- set filtered -%}
             (select * from {{ relation }} where {{ where }}) dbt_subquery
         {%- endset -%}
