@@ -66,7 +66,7 @@
             {{ key }}, updated_at, export_date, source_file_name, loaded_at, source_row_number,
             load_id
         from {{ this }}
-        where ({{ key }}) in (select {{ key }} from {{ relation }})
+        where {{ rows_of_keys(key, relation) }}
     ),
 
     winners as (

@@ -225,10 +225,23 @@
         {%- set key = model_key() %}
         create or replace table {{ replaced_relation() }} as
         select {{ columns }} from {{ this }}
-        where ({{ key }}) in (select {{ key }} from {{ changed_relation() }})
+        where {{ rows_of_keys(key, changed_relation()) }}
     {%- else %}
         drop table if exists {{ replaced_relation() }}
     {%- endif %}
+{%- endmacro %}
+
+
+{% macro rows_of_keys(key, keys, relation=this) -%}
+    {#- The rows of `relation` (a table) whose `key` is among those of `keys`, found by their
+        row ids: the key column is read to find them, the other columns only where they are.
+        Read as `key in (...)`, DuckDB read every column of every row before the filter
+        dropped them (int_orders_current's 100 changed orders of a small day at 10M: the ten
+        columns kept 1.0 → 0.14 s). -#}
+    rowid in (
+        select rowid from {{ relation }}
+        where ({{ key }}) in (select {{ key }} from {{ keys }})
+    )
 {%- endmacro %}
 
 

@@ -23,10 +23,7 @@ rebuilt_orders as (
     from {{ orders }}
     where
         {{ known }}
-        and order_id in (
-            select changed.order_id
-            from {{ changed_relation(orders) if known else orders }} as changed
-        )
+        and {{ rows_of_keys('order_id', changed_relation(orders) if known else orders, orders) }}
 ),
 
 -- The status among valid ones is not compared: no mart reads it.
