@@ -23,7 +23,10 @@ rebuilt_orders as (
     from {{ orders }}
     where
         {{ known }}
-        and {{ rows_of_keys('order_id', changed_relation(orders) if known else orders, orders) }}
+        and order_id in (
+            select changed.order_id
+            from {{ changed_relation(orders) if known else orders }} as changed
+        )
 ),
 
 -- The status among valid ones is not compared: no mart reads it.
