@@ -111,18 +111,24 @@ def query(database: Path, sql: str, params: list | None = None) -> list[tuple]:
         return con.execute(sql, params or []).fetchall()
 
 
+# The tables of `quality` that dbt builds from the current versions (the others are the
+# ledger's and the gate's, which name each home's own loads).
+QUALITY_MODELS = ("orphan_refunds", "orphans_summary", "unknown_stores")
+
+
 def mart_fingerprints(serving: Path) -> dict[str, str]:
-    """A content hash of every mart, independent of row order."""
+    """A content hash of every mart and of the quality tables dbt builds, independent of row
+    order."""
     with duckdb.connect(str(serving), read_only=True) as con:
         names = [
-            row[0]
+            f"marts.{row[0]}"
             for row in con.execute(
                 "select table_name from information_schema.tables "
                 "where table_schema = 'marts' order by 1"
             ).fetchall()
-        ]
+        ] + [f"quality.{name}" for name in QUALITY_MODELS]
         fingerprints = {}
         for name in names:
-            rows = sorted(map(repr, con.execute(f"select * from marts.{name}").fetchall()))
+            rows = sorted(map(repr, con.execute(f"select * from {name}").fetchall()))
             fingerprints[name] = hashlib.sha256("\n".join(rows).encode()).hexdigest()
     return fingerprints

@@ -533,6 +533,50 @@ def test_the_gift_list_follows_refunds_and_snapshots_as_one_run_over_all_of_it(t
     _assert_same_build(incremental, full)
 
 
+def test_refunds_waiting_for_their_order_follow_it_as_one_run_over_all_of_it(tmp_path):
+    """quality.orphan_refunds recomputes the refunds a build changed and those of the orders
+    it changed: R2 waits for order 2 until it lands; R3, whose order never lands, still
+    waits after a newer version of it; R4 is corrected to order 1. As one run over all three
+    days builds."""
+    first = [_paid("1000000001", "B1", "2021-11-05 20:00:00")]
+    refunds = [refund("R1"), refund("R2", "1000000002"), refund("R4", "1000000009")]
+    incremental, full = _day_by_day_and_at_once(
+        tmp_path,
+        [
+            {
+                "orders": ("orders_20211201.csv", first),
+                "refunds": ("refunds_20211201.csv", refunds),
+            },
+            {
+                "orders": (
+                    "orders_20211202.csv",
+                    [_paid("1000000002", "B2", "2021-11-06 20:00:00")],
+                ),
+                "refunds": ("refunds_20211202.csv", [refund("R3", "1000000003")]),
+            },
+            {
+                "refunds": (
+                    "refunds_20211203.csv",
+                    [
+                        refund(
+                            "R3",
+                            "1000000003",
+                            refund_status="已完成",
+                            updated_at="2021-12-02 09:00:00",
+                        ),
+                        refund("R4", updated_at="2021-12-02 09:00:00"),
+                    ],
+                ),
+            },
+        ],
+    )
+    waiting = "select refund_id, refund_status from quality.orphan_refunds order by 1"
+    assert query(incremental / "serving.duckdb", waiting) == [("R3", "completed")]
+    # Each day was an incremental build of it, not a whole one.
+    assert query(incremental / "warehouse.duckdb", "select * from quality.orphan_refunds__changed")
+    _assert_same_build(incremental, full)
+
+
 def _one_order_built(landing, home):
     """A home built from one order; the file of its build basis, which the build wrote."""
     write_export(
