@@ -11,12 +11,14 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from dagster_project.defs.dbt import process
 from dagster_project.defs.dbt.process import WARM, WARM_FLAG
 from dagster_project.defs.dbt.warm import WarmDbt, launch_warm_dbt, warm_environment
 from dagster_project.settings import DBT_PROJECT_DIR, SEEDS_DIR, Settings, project_files
@@ -205,3 +207,22 @@ def _warm_children() -> list[int]:
         if stat[1] == str(os.getpid()) and WARM_FLAG.encode() in command:
             found.append(int(entry.name))
     return found
+
+
+def test_without_pidfd_the_caller_waits_for_the_warm_dbt_to_end(monkeypatch):
+    """On a kernel without `pidfd_open` (Linux before 5.3) the build's `trustwh-dbt` looks
+    for the warm dbt in /proc until it has ended: it returns once the process has exited,
+    not before, and an ended process not yet reaped (a zombie) counts as ended."""
+
+    def no_pidfd(pid: int) -> int:
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(os, "pidfd_open", no_pidfd)
+    ending = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.5)"])
+    waiting = threading.Thread(target=process._wait_for_exit, args=(ending.pid,), daemon=True)
+    waiting.start()
+    waiting.join(timeout=0.2)
+    assert waiting.is_alive() and ending.poll() is None  # still running: still waiting
+    waiting.join(timeout=30)
+    assert not waiting.is_alive()  # the zombie it left counts as ended
+    assert ending.poll() == 0  # and it had ended when the wait returned
