@@ -118,7 +118,7 @@ def up_to_date(settings: Settings) -> datetime | None:
         recorded_strays,
         stray_files,
     )
-    from .defs.publish.serving import build_is_current, build_state
+    from .defs.publish.serving import build_is_current, build_state, project_state
 
     if not (settings.warehouse_path.exists() and settings.serving_path.exists()):
         return None
@@ -143,8 +143,10 @@ def up_to_date(settings: Settings) -> datetime | None:
             strays = stray_files(settings.landing, list(ENTITIES), skip=settings.home)
             if {stray.name for stray in strays} - recorded_strays(con):
                 return None
-            state = build_state(con)
-            if not build_is_current(con, state, settings.build_basis_path, settings.pii_key()):
+            project = project_state()
+            state = build_state(con, project)
+            basis = settings.build_basis_path
+            if not build_is_current(con, state, basis, project, settings.pii_key()):
                 return None
             [published_at] = con.execute(
                 "select max(published_at) from quality.publish_log"

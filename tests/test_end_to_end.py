@@ -18,6 +18,7 @@ from dagster_project.defs.dbt.project import dbt_project
 from dagster_project.defs.publish.serving import (
     PublishError,
     build_state,
+    project_state,
     project_tables,
     publish,
 )
@@ -654,7 +655,7 @@ def test_a_publish_missing_a_model_of_the_project_publishes_nothing(tmp_path):
     warehouse, serving = home / "warehouse.duckdb", home / "serving.duckdb"
     with duckdb.connect(str(warehouse)) as con:
         con.execute("drop table marts.store_daily_gmv")
-        state = build_state(con)
+        state = build_state(con, project_state())
     before = serving.stat().st_mtime_ns
     with pytest.raises(PublishError, match=r"has no marts\.store_daily_gmv"):
         publish(warehouse, serving, project_tables(Path(dbt_project.manifest_path)), state)

@@ -78,14 +78,17 @@ def dbt_models(
     # after a build that did not finish: the models incremental over a build's changes (the
     # buyer months, three marts) read what the build before them changed, and would miss
     # what an unfinished build changed.
-    basis_path, key = settings.build_basis_path, settings.pii_key()
+    # The project as the build begins: what its basis records, whatever is edited meanwhile.
+    basis_path, key, project = settings.build_basis_path, settings.pii_key(), project_state()
     whole = not context.is_subset
     models = whole or bool(context.selected_asset_keys)  # not the checks alone
     with warehouse.connect() as con:
         if not has_ledger(con):
             raise dg.Failure(NOTHING_LOADED)
-        state = build_state(con)
-        unchanged = settings.serving_path.exists() and build_is_current(con, state, basis_path, key)
+        state = build_state(con, project)
+        unchanged = settings.serving_path.exists() and build_is_current(
+            con, state, basis_path, project, key
+        )
     if whole and unchanged and not config.full_refresh:
         context.log.info("no new published loads and no model changes: nothing to build")
         settings.built_state_path.write_text(state)
@@ -100,7 +103,7 @@ def dbt_models(
         if config.full_refresh:
             context.log.info("a full refresh was asked for: every model is rebuilt")
             args.append("--full-refresh")
-        elif not same_basis(basis_path, key):
+        elif not same_basis(basis_path, project, key):
             context.log.info(
                 "no finished build with this dbt project and pseudonym key: a full refresh"
             )
@@ -117,10 +120,9 @@ def dbt_models(
             + ("; the next whole build is a full refresh" if models else "")
         )
         return
-    basis_path.write_text(build_basis(key))
+    basis_path.write_text(build_basis(project, key))
     settings.built_state_path.write_text(state)
     docs_state = settings.docs_path / DOCS_STATE
-    project = project_state()
     if docs_state.is_file() and docs_state.read_text() == project:
         context.log.info("dbt project unchanged since the docs were generated: docs kept")
     else:

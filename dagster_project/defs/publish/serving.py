@@ -150,44 +150,45 @@ def has_ledger(con: duckdb.DuckDBPyConnection) -> bool:
     ).fetchone() == (1,)
 
 
-def build_state(con: duckdb.DuckDBPyConnection) -> str:
+def build_state(con: duckdb.DuckDBPyConnection, project: str) -> str:
     """What a publish is built from: every load and its status (a blocked or rejected file
-    must reach the quality tables too) and the dbt project's files. When it equals the last
-    publish's, a build would change nothing."""
+    must reach the quality tables too) and the dbt project (`project`, its `project_state`).
+    When it equals the last publish's, a build would change nothing."""
     digest = hashlib.sha256()
     for load_id, status in con.execute(
         "select load_id, status from quality.load_ledger order by load_id"
     ).fetchall():
         digest.update(f"{load_id}:{status}\n".encode())
-    digest.update(project_state().encode())
+    digest.update(project.encode())
     return digest.hexdigest()
 
 
-def same_basis(basis_path: Path, pii_key: str) -> bool:
+def same_basis(basis_path: Path, project: str, pii_key: str) -> bool:
     """Whether the last successful dbt build (its basis in `basis_path`) had this project
     and key; when not, the next build must be a full refresh."""
-    return basis_path.is_file() and basis_path.read_text() == build_basis(pii_key)
+    return basis_path.is_file() and basis_path.read_text() == build_basis(project, pii_key)
 
 
 def build_is_current(
-    con: duckdb.DuckDBPyConnection, state: str, basis_path: Path, pii_key: str
+    con: duckdb.DuckDBPyConnection, state: str, basis_path: Path, project: str, pii_key: str
 ) -> bool:
     """Whether a build now would change nothing: the same basis as the last build, and the
     loads and project (`state`, the `build_state` there is now) the last publish was made
     from."""
-    return same_basis(basis_path, pii_key) and last_published_state(con) == state
+    return same_basis(basis_path, project, pii_key) and last_published_state(con) == state
 
 
-def build_basis(pii_key: str) -> str:
-    """What the incremental models were built with: the dbt project and the pseudonym key,
-    digested together (never the key itself). When it changes, dbt rebuilds everything."""
-    return hashlib.sha256(f"{project_state()}\n{pii_key}".encode()).hexdigest()
+def build_basis(project: str, pii_key: str) -> str:
+    """What the incremental models were built with: the dbt project (its `project_state`)
+    and the pseudonym key, digested together (never the key itself). When it changes, dbt
+    rebuilds everything."""
+    return hashlib.sha256(f"{project}\n{pii_key}".encode()).hexdigest()
 
 
 def project_state() -> str:
     """A digest of what the dbt project builds: the files dbt parses (models, macros, tests,
     seeds and settings), and the export contract the raw tables (dbt's sources) are made
-    from."""
+    from. Read once per use: a build's basis is the project as the build began."""
     digest = hashlib.sha256()
     for path in [*project_files(), CONTRACT_FILE]:
         digest.update(str(path.relative_to(DBT_PROJECT_DIR.parent)).encode())
@@ -249,7 +250,7 @@ def publish(
     try:
         if not has_ledger(con):
             raise PublishError(NOTHING_LOADED)
-        state = build_state(con)
+        state = build_state(con, project_state())
         if built_from != state:
             raise PublishError(
                 "the marts are not built from the loads and dbt project there are now: "
