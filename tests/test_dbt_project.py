@@ -129,25 +129,13 @@ def test_not_null_columns_names_each_column_that_holds_a_null(empty_build: Path)
     ]
     kinds = {test.get("test_metadata", {}).get("name") for test in tests}
     assert "not_null_columns" in kinds and "not_null" not in kinds  # one way to say it
-    (compiled,) = Settings.load(home=empty_build).dbt_target_path.glob(
-        "compiled/**/not_null_columns_int_stores_seen.sql"
+    _, results = _stores_seen_test(
+        empty_build,
+        "not_null_columns_int_stores_seen",
+        "('S1', 'orders', 3)",
+        "('S2', null, null), ('S3', null, 1)",
     )
-    sql = compiled.read_text()
-    with duckdb.connect(str(empty_build / "warehouse.duckdb")) as con:
-        con.execute("begin")
-        try:
-            con.execute(
-                "insert into intermediate.int_stores_seen (store_id, entity, records) "
-                "values ('S1', 'orders', 3)"
-            )
-            assert con.execute(sql).fetchall() == []
-            con.execute(
-                "insert into intermediate.int_stores_seen (store_id, entity, records) "
-                "values ('S2', null, null), ('S3', null, 1)"
-            )
-            assert sorted(con.execute(sql).fetchall()) == [("entity", 2), ("records", 1)]
-        finally:
-            con.execute("rollback")
+    assert results == [[], [("entity", 2), ("records", 1)]]
 
 
 def test_unique_combination_over_a_whole_model_names_each_repeated_key(empty_build: Path):
@@ -155,26 +143,35 @@ def test_unique_combination_over_a_whole_model_names_each_repeated_key(empty_bui
     `unique_combination` finds repeats through a hash of the key, then reports them by the
     key itself: a repeated key fails with its count, keys that differ in one column pass.
     (Over the keys a build replaced, it groups them at once: test_end_to_end.py.)"""
-    (compiled,) = Settings.load(home=empty_build).dbt_target_path.glob(
-        "compiled/**/unique_combination_int_stores_seen_store_id__entity.sql"
+    sql, results = _stores_seen_test(
+        empty_build,
+        "unique_combination_int_stores_seen_store_id__entity",
+        "('S1', 'orders', 3), ('S1', 'refunds', 1), ('S2', 'orders', 1)",
+        "('S1', 'refunds', 2), ('S1', 'refunds', 5)",
     )
-    sql = compiled.read_text()
     assert "dbt_subquery" not in sql  # the model itself, not a filter keeping every row
-    with duckdb.connect(str(empty_build / "warehouse.duckdb")) as con:
+    assert results == [[], [("S1", "refunds", 3)]]
+
+
+def _stores_seen_test(home: Path, test: str, *batches: str) -> tuple[str, list[list[tuple]]]:
+    """A data test of int_stores_seen as the build compiled it, and the rows it fails with
+    after each batch of rows (`(store_id, entity, records)` values) is written, in one
+    transaction rolled back after."""
+    (compiled,) = Settings.load(home=home).dbt_target_path.glob(f"compiled/**/{test}.sql")
+    sql = compiled.read_text()
+    results = []
+    with duckdb.connect(str(home / "warehouse.duckdb")) as con:
         con.execute("begin")
         try:
-            con.execute(
-                "insert into intermediate.int_stores_seen (store_id, entity, records) "
-                "values ('S1', 'orders', 3), ('S1', 'refunds', 1), ('S2', 'orders', 1)"
-            )
-            assert con.execute(sql).fetchall() == []
-            con.execute(
-                "insert into intermediate.int_stores_seen (store_id, entity, records) "
-                "values ('S1', 'refunds', 2), ('S1', 'refunds', 5)"
-            )
-            assert con.execute(sql).fetchall() == [("S1", "refunds", 3)]
+            for values in batches:
+                con.execute(
+                    "insert into intermediate.int_stores_seen (store_id, entity, records) "
+                    f"values {values}"
+                )
+                results.append(sorted(con.execute(sql).fetchall()))
         finally:
             con.execute("rollback")
+    return sql, results
 
 
 def test_every_enum_label_of_the_contract_has_an_english_code():
