@@ -37,16 +37,16 @@
     {#- The refunds a build changed for quality_orphan_refunds (recompute_changed_keys): whether
         a refund waits for its order changes only with the refund (recomputed by
         int_refunds_current) or with its order (recomputed by int_orders_current: it arrived,
-        or left with its load). When either build's changes are not known (built whole),
+        or left with its load). When the orders' changes are not known, recompute_changed_keys
+        recomputes every refund; when the refunds' are not (their model was built whole),
         every refund current or built. -#}
     {%- set refunds = ref('int_refunds_current') %}
-    {%- set orders = ref('int_orders_current') %}
-    {%- if catalog_columns(changed_relation(refunds)) and catalog_columns(changed_relation(orders)) %}
+    {%- if replaced_known(refunds) %}
     select changed.refund_id from {{ changed_relation(refunds) }} as changed
     union
     select refunds.refund_id from {{ refunds }} as refunds
     where refunds.order_id in (
-        select changed.order_id from {{ changed_relation(orders) }} as changed
+        select changed.order_id from {{ changed_relation(ref('int_orders_current')) }} as changed
     )
     {%- else %}
     select refunds.refund_id from {{ refunds }} as refunds
